@@ -1,0 +1,35 @@
+# urbaneo: EO + OSM data of any city -> NPP, LCZ, urban-land and vegetation-plan products.
+# Usage: snakemake --cores N [--config cities=[NAME,...]] [ingest|align|npp|lcz|urban|vegplan|all]
+# Local defaults: --workflow-profile workflow/profiles/default
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+
+
+# A bad config or city file stops here with one `urbaneo: <file>: <key>: <problem>` line.
+CITIES = validated_cities(config)
+
+wildcard_constraints:
+    city=one_of(CITIES),
+
+
+include: "workflow/rules/synth.smk"
+include: "workflow/rules/ingest.smk"
+include: "workflow/rules/targets.smk"
+
+
+# Only the wired stages; the others join as they are implemented.
+rule all:
+    input:
+        rules.ingest.input,
+    default_target: True

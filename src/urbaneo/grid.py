@@ -1,0 +1,84 @@
+"""One grid per city: UTM from the AOI centroid, bounds snapped to whole pixels.
+
+Every raster that reaches a model is put on a grid from here, so pixels of different
+sources line up exactly and derived grids (VHR, 100 m planning, region) nest in the base one.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from affine import Affine
+from pyproj import Transformer
+
+BASE_RES = 30.0  # the Landsat-native base grid of every city
+
+
+def utm_epsg(lon: float, lat: float) -> int:
+    """EPSG code of the WGS84 UTM zone containing (lon, lat)."""
+    zone = min(int((lon + 180.0) // 6.0) + 1, 60)
+    return (32600 if lat >= 0 else 32700) + zone
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A north-up raster grid: CRS (EPSG code), origin, pixel size and shape."""
+
+    epsg: int
+    xmin: float
+    ymax: float
+    res: float
+    width: int
+    height: int
+
+    @property
+    def transform(self) -> Affine:
+        return Affine(self.res, 0.0, self.xmin, 0.0, -self.res, self.ymax)
+
+    @property
+    def crs(self) -> str:
+        return f"EPSG:{self.epsg}"
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        return (self.xmin, self.ymax - self.height * self.res, self.xmin + self.width * self.res, self.ymax)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.height, self.width)
+
+    def with_res(self, res: float) -> "Grid":
+        """The grid covering the same bounds at another resolution (bounds must divide evenly)."""
+        xmin, ymin, xmax, ymax = self.bounds
+        w, h = (xmax - xmin) / res, (ymax - ymin) / res
+        if abs(w - round(w)) > 1e-6 or abs(h - round(h)) > 1e-6:
+            raise ValueError(f"resolution {res} does not divide the grid extent {xmax - xmin} x {ymax - ymin}")
+        return Grid(self.epsg, xmin, ymax, res, int(round(w)), int(round(h)))
+
+    def xy(self) -> tuple["np.ndarray", "np.ndarray"]:  # noqa: F821
+        """Pixel-centre coordinates as two 1-D arrays (x increasing, y decreasing)."""
+        import numpy as np
+
+        x = self.xmin + (np.arange(self.width) + 0.5) * self.res
+        y = self.ymax - (np.arange(self.height) + 0.5) * self.res
+        return x, y
+
+
+def snapped_grid(epsg: int, bounds: tuple[float, float, float, float], res: float) -> Grid:
+    """Smallest grid with pixel edges on multiples of ``res`` that covers ``bounds``."""
+    xmin = math.floor(bounds[0] / res) * res
+    ymin = math.floor(bounds[1] / res) * res
+    xmax = math.ceil(bounds[2] / res) * res
+    ymax = math.ceil(bounds[3] / res) * res
+    return Grid(epsg, xmin, ymax, res, int(round((xmax - xmin) / res)), int(round((ymax - ymin) / res)))
+
+
+def city_grid(aoi: tuple[float, float, float, float], res: float = BASE_RES, buffer_m: float = 0.0) -> Grid:
+    """The city's UTM grid around a lon/lat AOI (plus an optional buffer in metres)."""
+    lon_min, lat_min, lon_max, lat_max = aoi
+    epsg = utm_epsg((lon_min + lon_max) / 2, (lat_min + lat_max) / 2)
+    to_utm = Transformer.from_crs("EPSG:4326", f"EPSG:{epsg}", always_xy=True)
+    # transform_bounds densifies the edges, so the curved AOI outline is fully covered
+    xmin, ymin, xmax, ymax = to_utm.transform_bounds(lon_min, lat_min, lon_max, lat_max)
+    return snapped_grid(epsg, (xmin - buffer_m, ymin - buffer_m, xmax + buffer_m, ymax + buffer_m), res)

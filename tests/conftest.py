@@ -1,0 +1,38 @@
+"""Shared test setup: the `integration` marker and a factory for city files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "integration: end-to-end runs of the real workflow (slower; `-m 'not integration'` skips them)")
+
+
+@pytest.fixture
+def write_city():
+    """write_city(root, name, **fields) -> relative path of config/cities/<name>.yaml.
+
+    Starts from the tiny city's file; a field set to None is removed.
+    """
+
+    def write(root: Path, name: str, **fields) -> str:
+        data = yaml.safe_load((REPO / "config/cities/tiny.yaml").read_text())
+        data["name"] = name
+        for key, value in fields.items():
+            if value is None:
+                data.pop(key, None)
+            else:
+                data[key] = value
+        rel = f"config/cities/{name}.yaml"
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(yaml.safe_dump(data, sort_keys=False))
+        return rel
+
+    return write

@@ -1,0 +1,219 @@
+"""The workflow skeleton run by real Snakemake (in a temporary copy), and its steps run as the CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+import urbaneo.synth
+from conftest import REPO
+from urbaneo.cli import main
+
+BIN = Path(sys.executable).parent
+SNAKEMAKE = BIN / "snakemake"
+TINY_KEYS = set(yaml.safe_load((REPO / "config/cities/tiny.yaml").read_text())["inputs"])
+
+
+def copy_workflow(root: Path) -> Path:
+    """A private copy of the workflow (with the rules' conda env file), so runs touch nothing here."""
+    root.mkdir(parents=True)
+    shutil.copy(REPO / "Snakefile", root)
+    for folder in ("workflow", "config", "envs"):
+        if (REPO / folder).is_dir():
+            shutil.copytree(REPO / folder, root / folder)
+    return root
+
+
+@pytest.fixture
+def wf(tmp_path) -> Path:
+    return copy_workflow(tmp_path / "wf")
+
+
+def start_snakemake(root: Path, *args: str) -> subprocess.Popen:
+    # The rules call `urbaneo`, installed beside this interpreter's snakemake.
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    return subprocess.Popen([str(SNAKEMAKE), "-s", str(root / "Snakefile"), "-d", str(root), *args],
+                            cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish(proc: subprocess.Popen, timeout: int = 120) -> subprocess.CompletedProcess:
+    stdout, stderr = proc.communicate(timeout=timeout)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+
+
+def snakemake(root: Path, *args: str, timeout: int = 120) -> subprocess.CompletedProcess:
+    """Run snakemake on a copy; targets go before --config (which takes every word after it)."""
+    return finish(start_snakemake(root, *args), timeout)
+
+
+def one_line_failure(proc: subprocess.CompletedProcess, expected: str) -> list[str]:
+    """What is wrong with how ``proc`` failed ([] when it printed exactly the one expected line)."""
+    output = proc.stdout + proc.stderr
+    problems = []
+    if proc.returncode == 0:
+        problems.append("exit code 0")
+    if f"urbaneo: {expected}" not in proc.stderr.splitlines():
+        problems.append(f"missing line 'urbaneo: {expected}'")
+    if sum(line.startswith("urbaneo:") for line in output.splitlines()) != 1:
+        problems.append("not exactly one urbaneo: line")
+    if "Traceback" in output or "Exception" in output:
+        problems.append("traceback printed")
+    return problems and problems + ["stderr: " + proc.stderr[-2000:]]
+
+
+# --- Snakemake: lint, dry runs, refusals ---------------------------------------------------------
+
+def test_lint_is_clean(wf):
+    proc = snakemake(wf, "--lint")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Lints for" not in proc.stdout + proc.stderr
+
+
+def test_dry_runs(wf):
+    tiny = start_snakemake(wf, "-n", "-p", "--workflow-profile", str(wf / "workflow/profiles/default"),
+                           "all", "--config", "cities=[tiny]")
+    both = start_snakemake(copy_workflow(wf.parent / "wf2"), "-n", "ingest", "--config", "cities=[tiny,demo]")
+    tiny, both = finish(tiny), finish(both)
+    assert tiny.returncode == 0, tiny.stdout + tiny.stderr
+    # Config reaches the jobs through params, as CLI arguments.
+    assert ("urbaneo synth-city resources/raw/tiny --seed 1 --profile tiny"
+            " --city-config config/cities/tiny.yaml") in tiny.stdout
+    assert "urbaneo inventory --city config/cities/tiny.yaml --out resources/ingest/tiny/inventory.json" in tiny.stdout
+    assert not (wf / "resources").exists()
+    assert both.returncode == 0, both.stdout + both.stderr
+    for city in ("tiny", "demo"):
+        assert f"resources/ingest/{city}/inventory.json" in both.stdout
+
+
+REFUSALS = {  # case: (snakemake arguments, the one line expected after "urbaneo: ")
+    "wrong key": (["--config", "colour=red"], "config/config.yaml: colour: additional property not allowed"),
+    "bad type": (["--config", "seed=abc"], 'config/config.yaml: seed: expected integer, got "abc"'),
+    "unknown city": (["--config", "cities=[atlantis]"],
+                     "config/cities/atlantis.yaml: city file not found (city 'atlantis' is listed in cities)"),
+    "city without aoi": (["--config", "cities=[noaoi]"], "config/cities/noaoi.yaml: aoi: required key missing"),
+    "missing input": (["--config", "cities=[real]"],
+                      "config/cities/real.yaml: inputs.gf2: matches no file: data/real/gf2/*.tif"),
+    "unwired target": (["npp", "--config", "cities=[tiny]"], "target 'npp' is not implemented yet"),
+    "unwired target, input lacking": (["npp", "--config", "cities=[tiny,nonpp]"],
+                                      "config/cities/nonpp.yaml: city 'nonpp' cannot make product 'npp': "
+                                      "input 'npp_reference' is not configured"),
+}
+
+
+def test_refusals_are_one_line(tmp_path, write_city):
+    """Each bad config or unwired target stops snakemake with one `urbaneo:` line (run concurrently)."""
+    procs = {}
+    for i, (case, (args, _)) in enumerate(REFUSALS.items()):
+        root = copy_workflow(tmp_path / f"wf{i}")
+        write_city(root, "noaoi", aoi=None)
+        inputs = {key: f"data/real/{key}/*.tif" for key in TINY_KEYS}
+        for key in TINY_KEYS - {"gf2"}:  # every input but gf2 exists
+            (root / f"data/real/{key}").mkdir(parents=True)
+            (root / f"data/real/{key}/a.tif").write_bytes(b"x")
+        write_city(root, "real", synthetic=None, inputs=inputs)
+        lacking = yaml.safe_load((root / "config/cities/tiny.yaml").read_text())["inputs"]
+        del lacking["npp_reference"]
+        write_city(root, "nonpp", inputs=lacking)
+        procs[case] = start_snakemake(root, "-n", *args)
+    failures = {case: one_line_failure(finish(proc), REFUSALS[case][1]) for case, proc in procs.items()}
+    assert not {case: problems for case, problems in failures.items() if problems}
+
+
+# --- the steps outside Snakemake -----------------------------------------------------------------
+
+def make_real_city(root: Path, write_city) -> str:
+    (root / "data/landsat/LC08_A").mkdir(parents=True)
+    (root / "data/landsat/LC08_A/B2.TIF").write_bytes(b"b2")
+    (root / "data/landsat/LC08_A/MTL.txt").write_bytes(b"mtl")
+    (root / "data/landsat/LC08_A/.hidden").write_bytes(b"skip me")
+    (root / "data/gf2_2020.tif").write_bytes(b"gf2")
+    return write_city(root, "real", synthetic=None,
+                      inputs={"landsat": "data/landsat/*", "gf2": "data/gf2_*.tif"})
+
+
+def test_inventory_cli(tmp_path, write_city, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    city = make_real_city(tmp_path, write_city)
+    assert main(["inventory", "--city", city, "--out", "a/inventory.json", "--threads", "2"]) == 0
+    assert main(["inventory", "--city", city, "--out", "b/inventory.json"]) == 0
+    first = (tmp_path / "a/inventory.json").read_bytes()
+    assert first == (tmp_path / "b/inventory.json").read_bytes()  # deterministic
+    inventory = json.loads(first)
+    assert inventory["city"] == "real" and sorted(inventory["inputs"]) == ["gf2", "landsat"]
+    landsat = inventory["inputs"]["landsat"]
+    assert landsat["pattern"] == "data/landsat/*"
+    assert [f["path"] for f in landsat["files"]] == ["data/landsat/LC08_A/B2.TIF", "data/landsat/LC08_A/MTL.txt"]
+    assert landsat["files"][0] == {"path": "data/landsat/LC08_A/B2.TIF", "size": 2,
+                                   "sha256": hashlib.sha256(b"b2").hexdigest()}
+    assert not list(tmp_path.glob("a/.*"))  # no temporary left behind
+
+    (tmp_path / "data/gf2_2020.tif").unlink()
+    capsys.readouterr()
+    assert main(["inventory", "--city", city, "--out", "c/inventory.json"]) == 2
+    assert capsys.readouterr().err == "urbaneo: config/cities/real.yaml: inputs.gf2: matches no file: data/gf2_*.tif\n"
+    assert not (tmp_path / "c/inventory.json").exists()
+
+
+def test_check_config_cli(tmp_path, write_city, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    make_real_city(tmp_path, write_city)
+    (tmp_path / "config/config.yaml").write_text("cities: [real]\n")
+    assert main(["check-config"]) == 0
+    out = capsys.readouterr().out
+    assert "config/config.yaml: ok (run 'demo', preset 'demo', seed 0, 1 city)" in out
+    assert "npp      cannot make: input 'par' is not configured; input 'osm' is not configured" in out
+    assert "lcz      cannot make: input 'lcz_labels' is not configured" in out
+
+    (tmp_path / "config/config.yaml").write_text("cities: [real]\nrun name: x\n")
+    assert main(["check-config"]) == 2
+    assert capsys.readouterr().err == "urbaneo: config/config.yaml: run name: additional property not allowed\n"
+
+
+def test_synth_city_cli_passes_the_city(tmp_path, monkeypatch, capsys):
+    """How the synth_city rule meets the generator: the CLI reads the city file and calls synth_city."""
+    calls = []
+
+    def fake_synth_city(out_dir, **kwargs):
+        calls.append((str(out_dir), kwargs))
+        return {"inputs": {"gf2": ["gf2/a.tif"], "landsat": ["landsat/S1", "landsat/S2"]}}
+
+    monkeypatch.setattr(urbaneo.synth, "synth_city", fake_synth_city, raising=False)
+    monkeypatch.chdir(REPO)  # read-only use of config/cities/tiny.yaml
+    assert main(["synth-city", str(tmp_path / "tiny"), "--city-config", "config/cities/tiny.yaml"]) == 0
+    assert calls == [(str(tmp_path / "tiny"), {"seed": 1, "profile": "tiny", "aoi": [118.730, 32.030, 118.746, 32.044],
+                                                "years": [2020, 2021], "region_buffer_km": 12, "name": "tiny"})]
+    assert "wrote 3 paths for 2 inputs" in capsys.readouterr().out
+    assert main(["synth-city", str(tmp_path / "other"), "--seed", "7", "--profile", "tiny"]) == 0
+    assert calls[-1] == (str(tmp_path / "other"), {"seed": 7, "profile": "tiny"})
+
+
+# --- end to end ----------------------------------------------------------------------------------
+
+@pytest.mark.integration
+@pytest.mark.skipif(not hasattr(urbaneo.synth, "synth_city"),
+                    reason="urbaneo.synth.synth_city (the city generator) has not landed yet")
+def test_all_on_tiny_generated_city(wf):
+    proc = snakemake(wf, "--cores", "2", "--show-failed-logs", "all", "--config", "cities=[tiny]", timeout=1200)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (wf / "resources/raw/tiny/manifest.json").is_file()
+    inventory = json.loads((wf / "resources/ingest/tiny/inventory.json").read_text())
+    assert set(inventory["inputs"]) == TINY_KEYS
+    for key, entry in inventory["inputs"].items():
+        assert entry["files"], key
+        for f in entry["files"]:
+            assert len(f["sha256"]) == 64 and f["size"] == (wf / f["path"]).stat().st_size
+    first = inventory["inputs"]["gf2"]["files"][0]
+    assert hashlib.sha256((wf / first["path"]).read_bytes()).hexdigest() == first["sha256"]
+    for rule in ("synth_city", "inventory"):
+        assert (wf / f"logs/tiny/{rule}.log").is_file() and (wf / f"benchmarks/tiny/{rule}.tsv").is_file()
+
+    again = snakemake(wf, "-n", "all", "--config", "cities=[tiny]")
+    assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr

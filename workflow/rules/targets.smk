@@ -1,0 +1,33 @@
+# User-facing targets (`snakemake <target>`), each over every city in config["cities"].
+
+
+rule ingest:
+    input:
+        expand("resources/ingest/{city}/inventory.json", city=CITIES),
+
+
+# Stages not wired yet: they check that each city has what the product needs,
+# then stop with one line instead of pretending to have made anything.
+rule align:
+    input:
+        not_implemented("align"),
+
+
+rule npp:
+    input:
+        not_implemented("npp"),
+
+
+rule lcz:
+    input:
+        not_implemented("lcz"),
+
+
+rule urban:
+    input:
+        not_implemented("urban"),
+
+
+rule vegplan:
+    input:
+        not_implemented("vegplan"),
