@@ -77,8 +77,9 @@ def test_hourly_integrates_to_daily(daily, hourly):
     assert np.abs(temp.mean(axis=1) - daily.tmean).max() < 0.5
     assert hourly.rh_pct.between(5, 100).all()
     # RH is anti-correlated with temperature within the day
-    assert np.corrcoef(temp.ravel() - temp.mean(axis=1).repeat(24),
-                       hourly.rh_pct.to_numpy() - hourly.rh_pct.to_numpy().reshape(-1, 24).mean(axis=1).repeat(24))[0, 1] < -0.5
+    rh = hourly.rh_pct.to_numpy().reshape(-1, 24)
+    t_anom, rh_anom = temp - temp.mean(axis=1, keepdims=True), rh - rh.mean(axis=1, keepdims=True)
+    assert np.corrcoef(t_anom.ravel(), rh_anom.ravel())[0, 1] < -0.5
 
 
 def test_deterministic_from_seed():

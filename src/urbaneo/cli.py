@@ -68,7 +68,8 @@ def _check_config(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="urbaneo", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="urbaneo", description="urbaneo: city EO products; each workflow step as a command.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("synth-city", help="generate a procedural city's raw inputs in the real formats")

@@ -47,6 +47,7 @@ def city_param(key):
 
 
 def synth_param(key):
+    """params: function returning a value of a city's synthetic block."""
     return lambda wildcards: CITIES[wildcards.city]["synthetic"][key]
 
 

@@ -20,6 +20,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import rasterio
 import shapely
 from tqdm import tqdm
@@ -27,11 +28,14 @@ from tqdm import tqdm
 from .. import lcz
 from ..atomic import atomic_dir
 from ..grid import Grid, snapped_grid
+from pyproj import Transformer
 from ..readers.landsat import encode_qa_pixel
-from . import acquisitions
+from . import acquisitions, climate, formats, mod17, nightlights, vhr
 from .landsat import write_l1_scene
 from .osm import OsmFeature, write_osm_pbf
-from .world import (MORPHOLOGY, WATER, World, build_world, impervious_fraction, region_built_fraction)
+from .spectra import cover_spectra
+from .world import (CROP, GRASS, MORPHOLOGY, SHRUB, TREE, URBAN_THRESHOLD, WATER, World, build_world,
+                    impervious_fraction, region_built_fraction)
 
 DEMO_AOI = (118.70, 32.00, 118.78, 32.07)
 DEMO_YEARS = (2019, 2020, 2021)
@@ -45,7 +49,7 @@ def synth_city(out_dir: str | Path, *, seed: int = 0, profile: str = "demo", aoi
     years = list(years or DEMO_YEARS)
     region_buffer_km = float(region_buffer_km if region_buffer_km is not None else (30.0 if profile == "demo" else 12.0))
     southern = (aoi[1] + aoi[3]) / 2 < 0
-    steps = ["world", "landsat", "labels", "osm"]
+    steps = ["world", "landsat", "gf2", "viirs", "urban_labels", "osm", "stations", "npp_reference", "tables"]
     with atomic_dir(out_dir) as tmp, tqdm(total=len(steps), desc=f"synth-city {name}", unit="step") as bar:
         world = build_world(aoi, years, seed=seed, profile=profile, region_buffer_km=region_buffer_km)
         covers = [world.land_cover(k) for k in range(len(years))]
@@ -54,18 +58,34 @@ def synth_city(out_dir: str | Path, *, seed: int = 0, profile: str = "demo", aoi
         fractions = [acquisitions.cover_fractions(c, r, factor) for c, _, r in covers]
         impervious = [impervious_fraction(c, factor) for c, _, _ in covers]
 
-        bar.set_postfix_str("landsat")
-        written = {"landsat": _write_landsat(tmp / "landsat", world, fractions, southern,
-                                             np.random.default_rng([seed, 2]))}
-        bar.update()
-        bar.set_postfix_str("labels")
+        rng = lambda stream: np.random.default_rng([seed, stream])  # noqa: E731 - one stream per input
+        written = {}
+
+        def step(key, make):
+            bar.set_postfix_str(key)
+            written[key] = make()
+            bar.update()
+
+        step("landsat", lambda: _write_landsat(tmp / "landsat", world, fractions, southern, rng(2)))
+        step("gf2", lambda: [_write_gf2(tmp / "gf2", world, rng(4))])
+        step("viirs", lambda: _write_viirs(tmp / "viirs", world, rng(5)))
         written["lcz_labels"] = _write_lcz(tmp / "labels", world)
-        written["urban_labels"] = _write_urban(tmp / "labels", world, impervious)
-        bar.update()
-        bar.set_postfix_str("osm")
-        written["osm"] = [_write_osm(tmp / "osm" / f"{name}.osm.pbf", world)]
+        step("urban_labels", lambda: _write_urban(tmp / "labels", world, impervious))
+        step("osm", lambda: [_write_osm(tmp / "osm" / f"{name}.osm.pbf", world)])
+        dates = pd.date_range(f"{years[0]}-01-01", f"{years[-1]}-12-31", freq="D")
+        weather = climate.regional_weather(dates, rng(6))
+        step("stations", lambda: _write_climate(tmp, world, dates, weather, region_buffer_km, rng(7), written))
+        step("npp_reference", lambda: _write_npp_reference(tmp / "npp_reference", world, fractions, dates,
+                                                           weather, southern, rng(8)))
+        written["soil"] = [formats.write_soil(tmp / "tables" / "soil.csv", formats.soil_samples(
+            aoi, rng(9), spacing_m=world.profile.soil_spacing_m, built_fraction=_built_at(world)))]
+        written["species"] = [formats.write_species(tmp / "tables" / "species.csv", rng(10))]
+        counts, pop_grid = nightlights.render_population(world, len(years) - 1)
+        written["population"] = [formats.write_population(tmp / "population" / f"population_{years[-1]}.tif",
+                                                          counts, pop_grid.transform, pop_grid.epsg)]
         bar.update()
 
+        written["stations"] = [tmp / "stations"]
         manifest = {
             "name": name, "seed": seed, "profile": profile, "aoi": list(aoi), "years": years,
             "region_buffer_km": region_buffer_km, "crs": world.grid.crs,
@@ -111,6 +131,92 @@ def _write_landsat(folder: Path, world: World, fractions: list[np.ndarray], sout
     return out
 
 
+def _write_gf2(folder: Path, world: World, rng: np.random.Generator) -> Path:
+    """One cloud-free autumn VHR acquisition in the last year (sun low enough for telling shadows)."""
+    acquired = dt.date(world.years[-1], 10, 12)
+    dn, meta = vhr.render_gf2(world, len(world.years) - 1, acquired, rng)
+    lon, lat = (world.aoi[0] + world.aoi[2]) / 2, (world.aoi[1] + world.aoi[3]) / 2
+    return vhr.write_gf2(folder / vhr.gf2_filename(lon, lat, acquired, 1), dn, world.grid, meta)
+
+
+def _write_viirs(folder: Path, world: World, rng: np.random.Generator) -> list[Path]:
+    grid = nightlights.viirs_grid(world)
+    return [nightlights.write_viirs(folder / nightlights.viirs_filename(year),
+                                    nightlights.render_viirs(world, k, rng), grid, year)
+            for k, year in enumerate(world.years)]
+
+
+def _built_at(world: World):
+    """(lon, lat) -> built-up share in the last year, for tables placed by coordinates."""
+    to_utm = Transformer.from_crs("EPSG:4326", world.grid.crs, always_xy=True)
+
+    def built(lon, lat):
+        x, y = to_utm.transform(np.asarray(lon, float), np.asarray(lat, float))
+        u = world.intensity(x, y, len(world.years) - 1)
+        return np.clip((u - URBAN_THRESHOLD + 0.1) / 0.25, 0.0, 1.0)
+
+    return built
+
+
+def _write_climate(root: Path, world: World, dates, weather, region_buffer_km: float, rng: np.random.Generator,
+                   written: dict) -> list[Path]:
+    """Hourly station series (stations/) and the daily PAR grid (par/) from one regional weather."""
+    stations = climate.station_network(world.aoi, rng, n=world.profile.n_stations,
+                                       region_buffer_km=region_buffer_km)
+    stations["built_fraction"] = np.round(_built_at(world)(stations["lon"], stations["lat"]), 2)  # urban heat
+    hourly = climate.station_hourly(stations, dates, rng, weather=weather)
+    formats.write_stations(root / "stations", stations, hourly)
+    lon = (world.aoi[0] + world.aoi[2]) / 2
+    lat = (world.aoi[1] + world.aoi[3]) / 2
+    half = max(world.aoi[2] - world.aoi[0], world.aoi[3] - world.aoi[1]) / 2 + region_buffer_km / 111.0
+    lons, lats = climate.par_grid(lon, lat, half_width_deg=half, res_deg=0.05)
+    par = climate.par_field(lons, lats, dates, rng, weather=weather)
+    written["par"] = [formats.write_par_netcdf(root / "par" / "par_daily.nc", par)]
+    return [root / "stations"]
+
+
+BIOME = {TREE: "DBF", SHRUB: "CSH", GRASS: "GRS", CROP: "CRO"}  # MOD17 biome of each vegetation cover
+
+
+def _write_npp_reference(folder: Path, world: World, fractions: list[np.ndarray], dates, weather,
+                         southern: bool, rng: np.random.Generator) -> list[Path]:
+    """MOD17-style 8-day PsnNet on the MODIS 500 m grid: the ground truth NPP maps are judged against.
+
+    Light-use efficiency with the MOD17 BPLUT per cover, fPAR from each cover's clean NDVI
+    (Myneni & Williams), and the city-centre weather: independent of seed 000's NPP function.
+    """
+    from rasterio.warp import Resampling, reproject
+
+    transform, shape = formats.modis_500m_grid(world.aoi)
+    lon = (world.aoi[0] + world.aoi[2]) / 2
+    lat = (world.aoi[1] + world.aoi[3]) / 2
+    met = climate.daily_climate(lon, lat, dates, rng, weather=weather, built_fraction=0.3)
+    doy = dates.day_of_year.to_numpy()
+    tables = np.stack([cover_spectra(d, southern) for d in doy])  # (T, cover, band)
+    grid30 = world.grid.with_res(30.0)
+    out = {}
+    for k, year in enumerate(world.years):
+        in_year = dates.year == year
+        share = {}
+        for code in (*BIOME, WATER):
+            dst = np.zeros(shape, np.float32)
+            reproject(fractions[k][code], dst, src_transform=grid30.transform, src_crs=grid30.crs,
+                      dst_transform=transform, dst_crs=formats.MODIS_SINUSOIDAL, resampling=Resampling.average)
+            share[code] = dst
+        total = {}
+        for code, biome in BIOME.items():
+            spec = tables[in_year, code]
+            ndvi = (spec[:, 3] - spec[:, 2]) / (spec[:, 3] + spec[:, 2])
+            per_area = mod17.npp_8day(dates[in_year].date, mod17.fpar_from_ndvi(ndvi), met["par"][in_year].to_numpy(),
+                                      met["tmin"][in_year].to_numpy(), met["tmean"][in_year].to_numpy(),
+                                      met["vpd"][in_year].to_numpy(), biome)
+            for start, value in per_area.items():
+                total[start] = total.get(start, 0.0) + share[code] * float(value)
+        for start, npp in total.items():
+            out[start] = np.where(share[WATER] > 0.5, np.nan, npp).astype(np.float32)  # MOD17 fills water
+    return formats.write_npp_reference(folder, out, transform)
+
+
 def _split_acquisition(plan, years):
     """The acquisition shared between two WRS rows: summer of the last year."""
     return next(a for a in plan if a.date.year == years[-1] and a.season == "summer")
@@ -137,7 +243,9 @@ def _write_tif(path: Path, data: np.ndarray, grid: Grid, nodata, *, colormap=Non
 
 
 def _write_lcz(folder: Path, world: World) -> list[Path]:
-    grid100 = snapped_grid(world.grid.epsg, world.grid.bounds, 100.0)
+    # whole 100 m cells inside the rendered area (snapped inwards), so every cell has a class
+    xmin, ymin, xmax, ymax = world.grid.bounds
+    grid100 = snapped_grid(world.grid.epsg, (xmin + 99.999, ymin + 99.999, xmax - 99.999, ymax - 99.999), 100.0)
     out = []
     for k, year in enumerate(world.years):
         out.append(_write_tif(folder / f"lcz_{year}.tif", world.lcz_map(k, grid100), grid100, 0,

@@ -18,6 +18,7 @@ Everything is deterministic given the numpy Generator passed in; nothing reads a
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -81,8 +82,8 @@ class Weather:
                + self.wave_phase[:, :, None])  # (T, K, N)
         field = np.sqrt(2.0 / CLOUD_WAVES) * np.cos(arg).sum(axis=1)  # unit variance over phases
         w = CLOUD_FIELD_WEIGHT
-        lat_z = (self.z[:, None] + w * field) / np.sqrt(1 + w * w)
-        return lat_z.reshape((len(self.dates),) + shape)
+        local = (self.z[:, None] + w * field) / np.sqrt(1 + w * w)
+        return local.reshape((len(self.dates),) + shape)
 
 
 def _daily_dates(dates) -> pd.DatetimeIndex:
@@ -370,7 +371,7 @@ def station_network(aoi: tuple[float, float, float, float], rng: np.random.Gener
         if i < n_city:
             lon, lat = rng.uniform(west, east), rng.uniform(south, north)
             elevation, built = 8 + rng.gamma(2.0, 8.0), rng.uniform(0.5, 0.9)
-        else:  # uniform by area in the buffer ring around the AOI
+        else:  # uniform over the buffered rectangle, outside the AOI
             while True:
                 lon = rng.uniform(west - region_buffer_km / km_lon, east + region_buffer_km / km_lon)
                 lat = rng.uniform(south - region_buffer_km / 111.32, north + region_buffer_km / 111.32)

@@ -457,7 +457,7 @@ def write_npp_reference(directory, npp_8day: Mapping, transform: Affine, crs=MOD
     for day, doy, values in layers:
         counts = np.clip(np.round(values / PSN_SCALE), *PSN_VALID)
         data = np.where(np.isfinite(values), counts, PSN_FILL).astype("int16")
-        cx, cy = transform * (values.shape[1] / 2, values.shape[0] / 2)
+        cx, cy = transform @ (values.shape[1] / 2, values.shape[0] / 2)
         tile = modis_tile(cx, cy)
         path = directory / f"MOD17A2HGF.A{day.year}{doy:03d}.{tile}.061.synthetic_PsnNet.tif"
         _write_geotiff(

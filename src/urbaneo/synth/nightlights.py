@@ -4,8 +4,11 @@ Both come from the world's built-up fraction on its 30 m region grid (the real i
 the rendered buildings and roads inside the city, the towns' urban intensity outside), so lights,
 people and buildings agree, and grow together from year to year.
 
-Night lights are on EOG's VIIRS grid (15 arc-second pixels, EPSG:4326) in nW cm-2 sr-1; population
-is on a 30 arc-second grid, the resolution of LandScan / WorldPop's 1 km products.
+Night lights are on EOG's VIIRS grid (15 arc-second pixels, EPSG:4326) in nW cm-2 sr-1. The files
+are named like EOG's VNL v2.1 ``average_masked`` layer, but keep what EOG's masking removes (noisy
+background with negative values, a few flares), as the unmasked ``average`` layer and the monthly
+avg_rade9 composites have them, so the readers' compositing and thresholding have work to do.
+Population is on a 30 arc-second grid, the resolution of LandScan / WorldPop's 1 km products.
 """
 
 from __future__ import annotations
@@ -41,13 +44,14 @@ N_FLARES = (2, 5)  # persistent point sources (gas flares, furnaces) per region
 FLARE_RADIANCE = (100.0, 400.0)
 
 # People: residential floor area / 35 m2 (urban housing floor space per person in China is about
-# 36 m2, National Bureau of Statistics, 2016 survey); commercial/industrial LCZs house few.
+# 36 m2, National Bureau of Statistics 2016). The share of a zone's floor space that is homes
+# follows its usual use: high-rise cores mix in offices, hotels and malls; large low-rise (8) and
+# heavy industry (10) house only guards and dormitories.
 FLOOR_M2_PER_PERSON = 35.0
-RESIDENTIAL_LCZ = (1, 2, 3, 4, 5, 6, 7, 9)
-NONRESIDENTIAL_SHARE = 0.05  # LCZ 8 (large low-rise) and 10 (heavy industry): dormitories, guards
-# Outside the rendered city: floor-area ratio of built land, from ~0.6 at a town's fringe to ~2.4
-# in its centre (typical of Chinese county towns), times the same floor space per person.
-FAR_FRINGE, FAR_CORE = 0.6, 2.4
+RESIDENTIAL_SHARE = {1: 0.4, 2: 0.6, 3: 0.9, 4: 0.85, 5: 0.8, 6: 0.9, 7: 1.0, 8: 0.02, 9: 1.0, 10: 0.02}
+# Outside the rendered city: residential floor per m2 of built-up land, ~0.3 at a town's fringe to
+# ~1.0 in its centre (county towns of 3-6 storey blocks), i.e. ~9 000 to ~29 000 people per km2.
+FAR_FRINGE, FAR_CORE = 0.3, 1.0
 
 
 def _lonlat_bounds(world: World) -> tuple[float, float, float, float]:
@@ -64,12 +68,15 @@ def population_grid(world: World) -> Grid:
     return snapped_grid(4326, _lonlat_bounds(world), POP_RES)
 
 
-def _region_built(world: World, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Built-up fraction and urban intensity on the 30 m region grid in year index k."""
+def _city_shape_30m(world: World) -> tuple[int, int]:
+    factor = int(round(30.0 / world.grid.res))
+    return world.grid.height // factor, world.grid.width // factor
+
+
+def _region_built(world: World, k: int) -> np.ndarray:
+    """Built-up fraction on the 30 m region grid in year index k (the city's from its land cover)."""
     cover, _, _ = world.land_cover(k)
-    built = region_built_fraction(world, k, impervious_fraction(cover, int(round(30.0 / world.grid.res))))
-    x, y = world.region.xy()
-    return built, world.intensity(x[None, :], y[:, None], k).astype(np.float32)
+    return region_built_fraction(world, k, impervious_fraction(cover, int(round(30.0 / world.grid.res))))
 
 
 def _to_grid(data: np.ndarray, src: Grid, dst: Grid) -> np.ndarray:
@@ -82,8 +89,7 @@ def _to_grid(data: np.ndarray, src: Grid, dst: Grid) -> np.ndarray:
 def render_viirs(world: World, k: int, rng: np.random.Generator) -> np.ndarray:
     """(H, W) float32 annual average radiance (nW cm-2 sr-1) on ``viirs_grid(world)`` in year index k."""
     grid = viirs_grid(world)
-    built30, _ = _region_built(world, k)
-    built = _to_grid(built30, world.region, grid)
+    built = _to_grid(_region_built(world, k), world.region, grid)
 
     # centrality: the main city's own intensity kernel (the first town), widening as it grows
     cx, cy, _, sigma_city = world.towns[0]
@@ -123,7 +129,10 @@ def viirs_filename(year: int) -> str:
 
 
 def write_viirs(path: str | PathLike, radiance: np.ndarray, grid: Grid, year: int) -> Path:
-    """float32 single-band GeoTIFF on the EPSG:4326 grid, no nodata (as EOG ships it), deflate; atomic."""
+    """float32 single-band GeoTIFF on the EPSG:4326 grid, deflate, atomic.
+
+    No nodata value, like the EOG composites in shared/data/real: negative radiance is data.
+    """
     path = Path(path)
     radiance = np.asarray(radiance, dtype=np.float32)
     if radiance.shape != grid.shape or grid.epsg != 4326:
@@ -157,19 +166,20 @@ def render_population(world: World, k: int) -> tuple[np.ndarray, Grid]:
     live = np.flatnonzero(b["year0"] <= k)
     if live.size:
         floor = shapely.area(b["geom"][live]) * b["levels"][live]
-        share = np.where(np.isin(b["lcz"][live], RESIDENTIAL_LCZ), 1.0, NONRESIDENTIAL_SHARE)
+        share = np.zeros(max(RESIDENTIAL_SHARE) + 1)
+        share[list(RESIDENTIAL_SHARE)] = list(RESIDENTIAL_SHARE.values())
+        share = share[b["lcz"][live]]
         centre = shapely.centroid(b["geom"][live])
         add(counts, shapely.get_x(centre), shapely.get_y(centre), floor * share / FLOOR_M2_PER_PERSON)
 
-    # Outside it: built land x a floor-area ratio that rises with urban intensity
-    built, u = _region_built(world, k)
-    dense = np.clip((u - URBAN_THRESHOLD) / 0.5, 0, 1)
-    people = built * world.region.res**2 * (FAR_FRINGE + (FAR_CORE - FAR_FRINGE) * dense) / FLOOR_M2_PER_PERSON
-    g, r = world.grid, world.region
-    row0, col0 = int(round((r.ymax - g.ymax) / r.res)), int(round((g.xmin - r.xmin) / r.res))
-    people[row0 : row0 + int(g.height * g.res / r.res), col0 : col0 + int(g.width * g.res / r.res)] = 0
+    # Outside it: built-up land x a residential floor ratio that rises with urban intensity
+    # (the city's block is left at zero: its people are in its buildings above)
+    r = world.region
+    built = region_built_fraction(world, k, np.zeros(_city_shape_30m(world), np.float32))
     x, y = r.xy()
     X, Y = np.meshgrid(x, y)
+    dense = np.clip((world.intensity(X, Y, k) - URBAN_THRESHOLD) / 0.5, 0, 1)
+    people = built * r.res**2 * (FAR_FRINGE + (FAR_CORE - FAR_FRINGE) * dense) / FLOOR_M2_PER_PERSON
     keep = people > 0
     add(counts, X[keep], Y[keep], people[keep])
     return counts.astype(np.float32), grid

@@ -29,15 +29,15 @@ from .acquisitions import PATH_RADIANCE
 from .landsat import earth_sun_distance
 from .spectra import surface_reflectance
 from .sun import local_solar_time_utc, sun_position
-from .world import ROOF, TREE, World
+from .world import TREE, World
 
 BAND_NAMES = ("B1 blue 450-520 nm", "B2 green 520-590 nm", "B3 red 630-690 nm", "B4 NIR 770-890 nm")
-# Band-averaged exo-atmospheric solar irradiance of GF-2 PMS1 MSS B1-B4 (W m-2 um-1), the values
-# usually quoted with CRESDA's calibration coefficients (rounded).
+# Band-averaged exo-atmospheric solar irradiance of GF-2 PMS1 MSS B1-B4 (W m-2 um-1), rounded
+# values as commonly used with CRESDA's calibration coefficients for GF-2 TOA reflectance.
 ESUN = (1945.0, 1854.0, 1542.0, 1080.0)
-# Radiance per DN (W m-2 sr-1 um-1). CRESDA publishes new PMS1/PMS2 gains every year, 0.12-0.22 for
-# 2014-2018 with offset 0 since 2015; these sit at the top of that span so that summer concrete
-# and paving stay well inside 10 bits (white roofs saturate in the visible in summer, as they do).
+# Radiance per DN (W m-2 sr-1 um-1). CRESDA publishes new PMS1/PMS2 MSS gains every year, 0.12-0.22
+# for 2014-2018, without offsets after 2014; these sit at the top of that span so that summer
+# concrete and paving stay well inside 10 bits (white roofs saturate in the visible in summer).
 GAIN = (0.22, 0.21, 0.19, 0.20)
 OFFSET = (0.0, 0.0, 0.0, 0.0)
 DN_MIN, DN_MAX = 1, 1023  # 10-bit quantisation; 0 is nodata
@@ -50,7 +50,7 @@ SHADOW_DIFFUSE = np.array([0.35, 0.31, 0.28, 0.25], np.float32)
 # A clear day: 70 % of the haze path reflectance the Landsat scenes get on an average day.
 PATH_REFLECTANCE = (0.7 * PATH_RADIANCE).astype(np.float32)
 MTF_SIGMA_PX = 0.4  # optics + detector blur; edges in real MSS imagery spread over ~1 pixel
-READ_NOISE_DN, SHOT_NOISE_DN = 1.0, 0.01  # variance = read^2 + shot * DN: SNR ~150 at DN 300
+READ_NOISE_DN, SHOT_NOISE_DN = 1.0, 0.01  # noise variance = read^2 + shot * DN: SNR ~150 at DN 300
 
 
 def cast_shadow(surface: np.ndarray, res: float, sun_azimuth: float, sun_elevation: float) -> np.ndarray:
@@ -119,7 +119,7 @@ def render_gf2(world: World, k: int, acquired: dt.date, rng: np.random.Generator
     cover, height, roof = world.land_cover(k)
     rho = surface_reflectance(cover, roof, acquired.timetuple().tm_yday, southern=lat < 0)
     tree = cover == TREE
-    rho *= _tree_texture(tree, res, rng) * _roof_jitter(np.where(cover == ROOF, height, 0), rng)
+    rho *= _tree_texture(tree, res, rng) * _roof_jitter(height, rng)
     surface = np.where(tree, np.maximum(height, TREE_HEIGHT), height).astype(np.float32)
     shadow = cast_shadow(surface, res, azimuth, elevation)
     rho[:, shadow] *= SHADOW_DIFFUSE[:, None]
@@ -131,7 +131,8 @@ def render_gf2(world: World, k: int, acquired: dt.date, rng: np.random.Generator
     gain, offset, esun = (np.array(v, np.float32)[:, None, None] for v in (GAIN, OFFSET, ESUN))
     radiance = toa * esun * np.float32(cos_zen / (math.pi * esd**2))
     dn = (radiance - offset) / gain
-    dn += rng.standard_normal(dn.shape, dtype=np.float32) * np.sqrt(READ_NOISE_DN**2 + SHOT_NOISE_DN * np.maximum(dn, 0))
+    noise_sd = np.sqrt(READ_NOISE_DN**2 + SHOT_NOISE_DN * np.maximum(dn, 0))
+    dn += rng.standard_normal(dn.shape, dtype=np.float32) * noise_sd
     dn = np.clip(np.rint(dn), DN_MIN, DN_MAX).astype(np.uint16)
 
     product_no = int(f"{acquired:%Y%m%d}{k:02d}")  # unique per scene, stable across runs
@@ -150,7 +151,8 @@ def _xml(dn: np.ndarray, grid: Grid, meta: dict) -> str:
     """A minimal sidecar in the shape of a GF-2 ProductMetaData XML, holding the same facts as the tags."""
     to_lonlat = Transformer.from_crs(grid.crs, "EPSG:4326", always_xy=True)
     xmin, ymin, xmax, ymax = grid.bounds
-    corners = {"TopLeft": (xmin, ymax), "TopRight": (xmax, ymax), "BottomRight": (xmax, ymin), "BottomLeft": (xmin, ymin)}
+    corners = {"TopLeft": (xmin, ymax), "TopRight": (xmax, ymax),
+               "BottomRight": (xmax, ymin), "BottomLeft": (xmin, ymin)}
     lines = [
         '<?xml version="1.0" encoding="UTF-8"?>',
         "<!-- Synthetic GF-2-like scene written by urbaneo, not a CRESDA product. Times are UTC. -->",
