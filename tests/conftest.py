@@ -36,3 +36,26 @@ def write_city():
         return rel
 
     return write
+
+
+# The tiny generated city, made once per test session and shared (read-only) by every test that
+# needs real-format inputs; the same parameters as config/cities/tiny.yaml.
+TINY_CITY = dict(seed=1, profile="tiny", aoi=(118.745, 32.03, 118.76, 32.043), years=[2020, 2021], name="tiny")
+
+
+@pytest.fixture(scope="session")
+def tiny_city(tmp_path_factory) -> Path:
+    from urbaneo.synth import synth_city
+
+    out = tmp_path_factory.mktemp("synth") / "tiny"
+    synth_city(out, **TINY_CITY)
+    return out
+
+
+@pytest.fixture(scope="session")
+def real_data() -> Path:
+    """../shared/data/real beside the clone: small real files with SOURCE.txt (CI has it too)."""
+    path = REPO.parent / "shared" / "data" / "real"
+    if not path.is_dir():
+        pytest.skip(f"real test data not found at {path} (it lives in shared/ beside the clone)")
+    return path

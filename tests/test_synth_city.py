@@ -16,16 +16,14 @@ from urbaneo.readers.landsat import (decode_qa_pixel, level1_reflectance_constan
 from urbaneo.synth import synth_city
 from urbaneo.synth.world import IMPERVIOUS, build_world
 
-TINY = dict(seed=1, profile="tiny", aoi=(118.745, 32.03, 118.76, 32.043), years=[2020, 2021], name="tiny")
+from conftest import TINY_CITY as TINY
 INPUT_KEYS = {"landsat", "gf2", "viirs", "par", "osm", "npp_reference", "lcz_labels", "urban_labels",
               "stations", "soil", "species", "population"}
 
 
 @pytest.fixture(scope="module")
-def city(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("synth") / "tiny"
-    synth_city(out, **TINY)
-    return out
+def city(tiny_city) -> Path:
+    return tiny_city
 
 
 def _digests(root: Path) -> dict[str, str]:

@@ -82,3 +82,58 @@ def city_grid(aoi: tuple[float, float, float, float], res: float = BASE_RES, buf
     # transform_bounds densifies the edges, so the curved AOI outline is fully covered
     xmin, ymin, xmax, ymax = to_utm.transform_bounds(lon_min, lat_min, lon_max, lat_max)
     return snapped_grid(epsg, (xmin - buffer_m, ymin - buffer_m, xmax + buffer_m, ymax + buffer_m), res)
+
+
+def warp_to_grid(source, grid: Grid, *, bands=None, resampling: str = "bilinear", src_nodata=None,
+                 dst_nodata: float = float("nan"), dtype: str = "float32") -> "np.ndarray":  # noqa: F821
+    """Read a raster (path or open dataset) onto ``grid``: (bands, height, width) in ``dtype``.
+
+    Goes through a WarpedVRT, so only the source blocks under the grid are read and memory stays
+    bounded by the grid size, whatever the size of the source. Pixels the source does not cover
+    get ``dst_nodata``. A source without CRS, or one that does not overlap the grid at all, raises
+    InputError naming the file.
+    """
+    import numpy as np
+    import rasterio
+    from rasterio.enums import Resampling
+    from rasterio.vrt import WarpedVRT
+    from rasterio.warp import transform_bounds
+
+    from .errors import InputError
+
+    opened = isinstance(source, (str, bytes)) or hasattr(source, "__fspath__")
+    src = rasterio.open(source) if opened else source
+    try:
+        name = src.name
+        if src.crs is None:
+            raise InputError(name, "raster has no CRS (georeferencing is missing)")
+        sx0, sy0, sx1, sy1 = transform_bounds(src.crs, grid.crs, *src.bounds, densify_pts=21)
+        gx0, gy0, gx1, gy1 = grid.bounds
+        if sx1 <= gx0 or sx0 >= gx1 or sy1 <= gy0 or sy0 >= gy1:
+            raise InputError(name, f"does not overlap the city grid {grid.crs} {tuple(round(b) for b in grid.bounds)}")
+        indexes = list(bands) if bands is not None else list(range(1, src.count + 1))
+        nodata = src_nodata if src_nodata is not None else src.nodata
+        with WarpedVRT(src, crs=grid.crs, transform=grid.transform, width=grid.width, height=grid.height,
+                       resampling=Resampling[resampling], src_nodata=nodata, nodata=nodata) as vrt:
+            data = vrt.read(indexes, masked=nodata is not None).astype(dtype)
+        if np.ma.isMaskedArray(data):
+            data = data.filled(dst_nodata)
+        return np.asarray(data)
+    except rasterio.errors.RasterioIOError as err:
+        raise InputError(getattr(src, "name", source), f"cannot be read as a raster ({err})") from None
+    finally:
+        if opened:
+            src.close()
+
+
+def to_dataarray(data, grid: Grid, dims: tuple[str, ...], coords: dict | None = None, name: str | None = None,
+                 attrs: dict | None = None):
+    """Wrap an array on ``grid`` as an xarray.DataArray with x/y coordinates and the CRS (rioxarray)."""
+    import rioxarray  # noqa: F401  (registers the .rio accessor)
+    import xarray as xr
+
+    x, y = grid.xy()
+    all_coords = {"y": y, "x": x, **(coords or {})}
+    da = xr.DataArray(data, dims=dims, coords={k: v for k, v in all_coords.items() if k in dims},
+                      name=name, attrs=attrs or {})
+    return da.rio.write_crs(grid.crs).rio.write_transform(grid.transform)

@@ -1,6 +1,7 @@
 # Shared helpers of the workflow: config validation, per-city lookups, input functions.
 # Functions live here only (rules in the other .smk files), as `snakemake --lint` wants.
 
+import os
 import re
 import sys
 
@@ -15,6 +16,11 @@ from urbaneo.config import (
 )
 from urbaneo.errors import InputError
 from urbaneo.inventory import input_files
+
+# Jobs call the `urbaneo` CLI installed beside the Python running Snakemake, so
+# `.venv/bin/snakemake` works without activating the venv (a conda env, with
+# --sdm conda, still comes first on PATH when it is activated for a job).
+os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
 
 # Software of every rule: the urbaneo package (used with --sdm conda).
 URBANEO_ENV = "../../envs/urbaneo.yaml"
