@@ -55,9 +55,11 @@ $(STAMP): $(LOCK) pyproject.toml | $(BIN)/python
 
 run: venv
 	$(BIN)/snakemake --workflow-profile $(PROFILE) --cores $(CORES) all $(CONFIG_ARGS) $(ARGS)
-	@run=$$($(BIN)/python -c 'import yaml; print((yaml.safe_load(open("config/config.yaml")) or {}).get("run") or "demo")' 2>/dev/null || echo demo); \
-	  echo "Results are in results/$$run/:"; \
-	  ls -l "results/$$run" 2>/dev/null || ls -l results
+	@$(BIN)/python -c 'import yaml; c = yaml.safe_load(open("config/config.yaml")) or {}; \
+	  print("Outputs:"); \
+	  print("  raw inputs  resources/raw/<city>/ (generated cities), resources/ingest/<city>/inventory.json"); \
+	  print("  products    results/%s/<city>/<product>/" % c.get("run", "demo")); \
+	  print("  logs        logs/<city>/, benchmarks/<city>/")'
 
 lint: venv
 	$(BIN)/snakemake --lint
