@@ -4,6 +4,7 @@
 #   make run [CITIES="a b"] [CORES=4] [ARGS="--dry-run"]
 #   make test [PYTEST_ARGS="-m 'not slow'"]
 #   make lint                   snakemake --lint
+#   make bench [BENCH_ARGS="--repeats 5"]   benchmarks (bench/README.md)
 #   make lock                   re-resolve envs/requirements.in into envs/requirements.lock
 #   make clean | distclean
 #
@@ -29,10 +30,10 @@ CITIES_LIST := $(subst $(space),$(comma),$(strip $(subst $(comma),$(space),$(CIT
 CONFIG_ARGS := $(if $(strip $(CITIES)),--config 'cities=[$(CITIES_LIST)]')
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test lint lock clean distclean
+.PHONY: help venv run test lint bench lock clean distclean
 
 help:
-	@sed -n '2,9s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
+	@sed -n '2,10s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
 
 # --- environment -------------------------------------------------------------
 
@@ -63,6 +64,11 @@ run: venv
 
 lint: venv
 	$(BIN)/snakemake --lint
+
+# --- benchmarks --------------------------------------------------------------
+
+bench: venv
+	bench/run $(BENCH_ARGS)
 
 # --- tests -------------------------------------------------------------------
 

@@ -13,6 +13,10 @@ configfile: "config/config.yaml"
 report: "workflow/report/workflow.rst"
 
 
+envvars:
+    "PATH",  # jobs find the urbaneo CLI through it (see common.smk)
+
+
 include: "workflow/rules/common.smk"
 
 
@@ -25,6 +29,7 @@ wildcard_constraints:
 
 include: "workflow/rules/synth.smk"
 include: "workflow/rules/ingest.smk"
+include: "workflow/rules/align.smk"
 include: "workflow/rules/targets.smk"
 
 
@@ -32,4 +37,5 @@ include: "workflow/rules/targets.smk"
 rule all:
     input:
         rules.ingest.input,
+        rules.align.input,
     default_target: True

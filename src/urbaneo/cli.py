@@ -67,6 +67,61 @@ def _check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ingest(args: argparse.Namespace) -> int:
+    from urbaneo.align import ingest
+    from urbaneo.config import load_city
+
+    facts = ingest(load_city(args.city), args.source, args.out)
+    print(f"ingest {args.source}: {len(facts['files'])} inputs read -> {args.out}")
+    return 0
+
+
+def _align(args: argparse.Namespace) -> int:
+    import warnings
+
+    from urbaneo.align import align
+    from urbaneo.config import load_city
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PendingDeprecationWarning)  # rasterio's own affine "*" notices
+        summary = align(load_city(args.city), args.source, args.out)
+    for group, variables in summary.items():
+        print(f"align {args.source} [{group}]: " + ", ".join(f"{k}{tuple(v)}" for k, v in variables.items()))
+    return 0
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    import json
+
+    from urbaneo.inspect import describe
+
+    facts = describe(args.path)
+    if args.json:
+        print(json.dumps(facts, sort_keys=True, default=str, allow_nan=False))
+    else:
+        for key, value in facts.items():
+            print(f"{key:>16}: {value}")
+    return 0
+
+
+def _new_city(args: argparse.Namespace) -> int:
+    from urbaneo.inspect import new_city
+
+    try:
+        aoi = tuple(float(v) for v in args.aoi.split(","))
+        assert len(aoi) == 4
+    except (ValueError, AssertionError):
+        raise InputError("--aoi", f"expected lon_min,lat_min,lon_max,lat_max, got {args.aoi!r}") from None
+    years = [int(y) for y in args.years.split(",")] if args.years else None
+    report = new_city(args.name, aoi, args.inputs, years=years, out=args.out)
+    print(f"wrote {report['path']} with inputs: {', '.join(sorted(report['inputs']))}")
+    for line in report["skipped"]:
+        print(f"  not recognised: {line}")
+    for product, missing in report["products"].items():
+        print(f"  {product:<8} " + ("can be made" if not missing else "lacks " + "; ".join(missing)))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="urbaneo", description="urbaneo: city EO products; each workflow step as a command.")
@@ -85,6 +140,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="PATH", help="inventory JSON to write")
     p.add_argument("--threads", type=int, default=1, help="files hashed in parallel")
     p.set_defaults(func=_inventory)
+
+    for name, func, text in (("ingest", _ingest, "read every input of one source and record its facts"),
+                             ("align", _align, "put one source of a city on the city's grids (Zarr)")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--city", required=True, metavar="PATH", help="city file (config/cities/<name>.yaml)")
+        p.add_argument("--source", required=True, help="input key, e.g. landsat, gf2, viirs, osm")
+        p.add_argument("--out", required=True, metavar="PATH")
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("inspect", help="say what a raw file or scene folder is, or why it cannot be read")
+    p.add_argument("path", metavar="PATH")
+    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    p.set_defaults(func=_inspect)
+
+    p = sub.add_parser("new-city", help="write config/cities/NAME.yaml from the files under a folder")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--aoi", required=True, help="lon_min,lat_min,lon_max,lat_max (EPSG:4326)")
+    p.add_argument("--inputs", required=True, metavar="DIR", help="folder holding the city's raw files")
+    p.add_argument("--years", help="comma-separated years (default: the years of the Landsat scenes)")
+    p.add_argument("--out", metavar="PATH", help="city file to write (default config/cities/NAME.yaml)")
+    p.set_defaults(func=_new_city)
+
+    from urbaneo.artifacts.catalog_cli import add_parser as add_catalog_parser
+
+    add_catalog_parser(sub)
 
     p = sub.add_parser("check-config", help="validate the run config and its cities; show what each can make")
     p.add_argument("--config", default="config/config.yaml", metavar="PATH")

@@ -84,20 +84,37 @@ def city_grid(aoi: tuple[float, float, float, float], res: float = BASE_RES, buf
     return snapped_grid(epsg, (xmin - buffer_m, ymin - buffer_m, xmax + buffer_m, ymax + buffer_m), res)
 
 
+def _kernel_scale(src, grid: Grid) -> tuple[float, float] | None:
+    """Grid pixels per source pixel along x and y, measured on one source pixel under the grid centre.
+
+    GDAL otherwise derives this ratio from the size of each chunk's source window, which a rotation
+    (a warp across UTM zones) inflates: a same-resolution bilinear warp then runs a widened,
+    downsampling kernel (slower, blurred), and the blur changes with the way GDAL chunks the job.
+    """
+    from rasterio.warp import transform
+
+    cx, cy = grid.xmin + grid.width * grid.res / 2, grid.ymax - grid.height * grid.res / 2
+    (sx,), (sy,) = transform(grid.crs, src.crs, [cx], [cy])
+    col, row = ~src.transform @ (sx, sy)
+    corners = [src.transform @ (col + dc, row + dr) for dc, dr in ((0, 0), (1, 0), (0, 1))]
+    xs, ys = transform(src.crs, grid.crs, [c[0] for c in corners], [c[1] for c in corners])
+    scale = (math.hypot(xs[1] - xs[0], ys[1] - ys[0]) / grid.res, math.hypot(xs[2] - xs[0], ys[2] - ys[0]) / grid.res)
+    return scale if all(math.isfinite(v) and v > 0 for v in scale) else None
+
+
 def warp_to_grid(source, grid: Grid, *, bands=None, resampling: str = "bilinear", src_nodata=None,
                  dst_nodata: float = float("nan"), dtype: str = "float32") -> "np.ndarray":  # noqa: F821
     """Read a raster (path or open dataset) onto ``grid``: (bands, height, width) in ``dtype``.
 
-    Goes through a WarpedVRT, so only the source blocks under the grid are read and memory stays
-    bounded by the grid size, whatever the size of the source. Pixels the source does not cover
-    get ``dst_nodata``. A source without CRS, or one that does not overlap the grid at all, raises
-    InputError naming the file.
+    GDAL warps the source straight into the output array, chunk by chunk, reading only the source
+    blocks under the grid, so memory stays bounded by the grid size whatever the size of the source
+    (bench/ measures it). Pixels the source does not cover get ``dst_nodata``. A source without CRS,
+    or one that does not overlap the grid at all, raises InputError naming the file.
     """
     import numpy as np
     import rasterio
     from rasterio.enums import Resampling
-    from rasterio.vrt import WarpedVRT
-    from rasterio.warp import transform_bounds
+    from rasterio.warp import reproject, transform_bounds
 
     from .errors import InputError
 
@@ -113,14 +130,17 @@ def warp_to_grid(source, grid: Grid, *, bands=None, resampling: str = "bilinear"
             raise InputError(name, f"does not overlap the city grid {grid.crs} {tuple(round(b) for b in grid.bounds)}")
         indexes = list(bands) if bands is not None else list(range(1, src.count + 1))
         nodata = src_nodata if src_nodata is not None else src.nodata
-        with WarpedVRT(src, crs=grid.crs, transform=grid.transform, width=grid.width, height=grid.height,
-                       resampling=Resampling[resampling], src_nodata=nodata, nodata=nodata) as vrt:
-            data = vrt.read(indexes, masked=nodata is not None).astype(dtype)
-        if np.ma.isMaskedArray(data):
-            data = data.filled(dst_nodata)
-        return np.asarray(data)
-    except rasterio.errors.RasterioIOError as err:
-        raise InputError(getattr(src, "name", source), f"cannot be read as a raster ({err})") from None
+        # Warping into the array (rather than reading a WarpedVRT) is gdalwarp's own chunked path: the VRT
+        # warps per 512 x 128 block, and a masked read of it warps every block a second time for the mask.
+        out = np.full((len(indexes), grid.height, grid.width), dst_nodata, dtype=dtype)
+        scale = _kernel_scale(src, grid)
+        reproject(rasterio.band(src, indexes), out, src_nodata=nodata, dst_transform=grid.transform,
+                  dst_crs=grid.crs, dst_nodata=dst_nodata, resampling=Resampling[resampling],
+                  **({"XSCALE": scale[0], "YSCALE": scale[1]} if scale else {}))
+        return out
+    except (rasterio.errors.RasterioIOError, rasterio.errors.WarpOperationError) as err:
+        # a corrupt block fails inside the warp; GDAL's own message (the cause) names what is wrong
+        raise InputError(getattr(src, "name", source), f"cannot be read as a raster ({err.__cause__ or err})") from None
     finally:
         if opened:
             src.close()
@@ -137,3 +157,46 @@ def to_dataarray(data, grid: Grid, dims: tuple[str, ...], coords: dict | None = 
     da = xr.DataArray(data, dims=dims, coords={k: v for k, v in all_coords.items() if k in dims},
                       name=name, attrs=attrs or {})
     return da.rio.write_crs(grid.crs).rio.write_transform(grid.transform)
+
+
+VHR_RES = 3.0  # VHR imagery (GF-2 MS is 3.2 m) is put on 3 m, which nests in the 30 m base grid
+PLANNING_RES = 100.0  # seed 001's planning cells (50 m also works)
+REGION_RES = 500.0  # coarse products over AOI + buffer: VIIRS pixels are ~460 m
+COARSE_RES = 500.0  # daily PAR over the AOI (PAR products are 0.05 degree)
+
+
+@dataclass(frozen=True)
+class CityGrids:
+    """The grids of one city, all in the UTM zone of its AOI centroid.
+
+    base: 30 m over the AOI (Landsat, OSM layers); vhr: the same extent at 3 m; planning: 100 m over
+    the AOI (vegetation plan, LCZ labels); region: 500 m over AOI + region buffer (night lights);
+    region_fine: 30 m over the same (urban land); coarse: 500 m over the AOI (PAR).
+    """
+
+    base: Grid
+    vhr: Grid
+    planning: Grid
+    region: Grid
+    region_fine: Grid  # 30 m over AOI + buffer: urban-land labels (FROM-GLC30 style)
+    coarse: Grid
+
+    def named(self, name: str) -> Grid:
+        return getattr(self, name)
+
+    def as_dict(self) -> dict:
+        return {name: vars(getattr(self, name)) for name in self.__dataclass_fields__}
+
+
+def city_grids(aoi: tuple[float, float, float, float], region_buffer_km: float, *, vhr_res: float = VHR_RES,
+               planning_res: float = PLANNING_RES) -> CityGrids:
+    base = city_grid(aoi, BASE_RES)
+    region_fine = city_grid(aoi, BASE_RES, buffer_m=region_buffer_km * 1000)
+    return CityGrids(
+        base=base,
+        vhr=base.with_res(vhr_res),
+        planning=snapped_grid(base.epsg, base.bounds, planning_res),
+        region=snapped_grid(base.epsg, region_fine.bounds, REGION_RES),
+        region_fine=region_fine,
+        coarse=snapped_grid(base.epsg, base.bounds, COARSE_RES),
+    )

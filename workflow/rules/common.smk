@@ -1,6 +1,7 @@
 # Shared helpers of the workflow: config validation, per-city lookups, input functions.
 # Functions live here only (rules in the other .smk files), as `snakemake --lint` wants.
 
+import math
 import os
 import re
 import sys
@@ -14,13 +15,18 @@ from urbaneo.config import (
     load_cities,
     load_config,
 )
+from urbaneo.align import ALIGNERS
 from urbaneo.errors import InputError
+from urbaneo.inspect import READERS
 from urbaneo.inventory import input_files
 
 # Jobs call the `urbaneo` CLI installed beside the Python running Snakemake, so
 # `.venv/bin/snakemake` works without activating the venv (a conda env, with
 # --sdm conda, still comes first on PATH when it is activated for a job).
 os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+
+INGESTED = sorted(READERS)  # every input key has a reader
+ALIGNED = sorted(ALIGNERS)  # the gridded ones (the species table is used as a table)
 
 # Software of every rule: the urbaneo package (used with --sdm conda).
 URBANEO_ENV = "../../envs/urbaneo.yaml"
@@ -58,17 +64,46 @@ def synth_param(key):
 
 
 def raw_inputs(wildcards):
-    """Raw inputs of a city: its generated folder, or every file its globs match now.
+    """Raw inputs of a city (or of one source, with a {source} wildcard): its generated folder,
+    or every file its globs match now.
 
     Files rather than matched folders, so a replaced file inside a scene folder counts.
     """
     city = CITIES[wildcards.city]
     if is_synthetic(city):
         return f"resources/raw/{wildcards.city}"
+    keys = [wildcards.source] if "source" in wildcards.keys() else sorted(city["inputs"])
     try:
-        return sorted({path for key in sorted(city["inputs"]) for path in input_files(city, key)})
+        return sorted({path for key in keys for path in input_files(city, key)})
     except InputError as err:
         fail(err)
+
+
+def city_sources(name, among):
+    """The configured inputs of a city that are among ``among`` (sorted)."""
+    return sorted(set(CITIES[name]["inputs"]) & set(among))
+
+
+def ingest_outputs(wildcards=None):
+    return [f"resources/ingest/{name}/{source}.json" for name in CITIES for source in city_sources(name, INGESTED)]
+
+
+def align_outputs(wildcards=None):
+    return [f"resources/align/{name}/{source}.zarr" for name in CITIES for source in city_sources(name, ALIGNED)]
+
+
+def city_megapixels(name):
+    """Size of a city's 30 m base grid, for memory requests that grow with the city."""
+    lon0, lat0, lon1, lat1 = aoi_bounds(CITIES[name])
+    km2 = (lon1 - lon0) * 111.32 * math.cos(math.radians((lat0 + lat1) / 2)) * (lat1 - lat0) * 110.57
+    return km2 / 0.0009 / 1e6
+
+
+def align_mem_mb(wildcards):
+    # MB per base-grid megapixel: VHR is 100 pixels per base pixel x 4 float bands (plus the
+    # warp buffers); Landsat holds every date; LCZ labels are also kept at VHR resolution.
+    per_mp = {"gf2": 3000, "landsat": 600, "lcz_labels": 300}.get(wildcards.source, 100)
+    return int(1500 + per_mp * city_megapixels(wildcards.city))
 
 
 def not_implemented(target):

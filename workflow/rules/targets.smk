@@ -4,15 +4,16 @@
 rule ingest:
     input:
         expand("resources/ingest/{city}/inventory.json", city=CITIES),
+        ingest_outputs,
+
+
+rule align:
+    input:
+        align_outputs,
 
 
 # Stages not wired yet: they check that each city has what the product needs,
 # then stop with one line instead of pretending to have made anything.
-rule align:
-    input:
-        not_implemented("align"),
-
-
 rule npp:
     input:
         not_implemented("npp"),

@@ -1,23 +1,31 @@
-"""Landsat metadata: product ids, MTL files, radiometric constants and QA bit masks.
+"""Landsat reader: product ids, MTL files, radiometric constants, QA bit masks, and scenes on a grid.
 
-This module is the one place that knows how USGS describes a Landsat scene (Collection 1 and 2,
-Level 1 and 2).  The synthetic writer (:mod:`urbaneo.synth.landsat`) uses the same constants, so
-what it writes is read back by exactly this code.
+This module is the one place that knows how USGS describes and ships a Landsat scene (Collection 1
+and 2, Level 1 and 2): :func:`discover_scenes` finds scenes, :func:`read_scene` and
+:func:`read_landsat` put them on a city grid, :func:`describe` is what ``urbaneo inspect`` prints.
+The synthetic writer (:mod:`urbaneo.synth.landsat`) uses the same constants, so what it writes is
+read back by exactly this code.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import glob
 import json
 import math
 import re
+import warnings
 from collections.abc import Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
 
 import numpy as np
 
 from urbaneo.errors import InputError
+from urbaneo.grid import Grid, to_dataarray, warp_to_grid
+from urbaneo.seasons import season_index, season_of
 
 # --------------------------------------------------------------------------------------------
 # Product ids
@@ -366,3 +374,429 @@ def encode_qa_pixel(fill, cloud, shadow, cirrus, snow, water, dilated_cloud=None
         put(~flag, CONFIDENCE_LOW << first)
     qa[fill] = QA_PIXEL_FILL_VALUE
     return qa
+
+
+# --------------------------------------------------------------------------------------------
+# Scenes: the files of one product
+# --------------------------------------------------------------------------------------------
+
+# Reflective band numbers by name: OLI (Landsat 8/9) and TM/ETM+ (Landsat 4/5/7) number them differently.
+OLI_BANDS = {"coastal": 1, "blue": 2, "green": 3, "red": 4, "nir": 5, "swir1": 6, "swir2": 7}
+TM_BANDS = {"blue": 1, "green": 2, "red": 3, "nir": 4, "swir1": 5, "swir2": 7}
+DEFAULT_BANDS = ("blue", "green", "red", "nir")  # every scene must have these
+
+# What follows the product id in a file name: _B4.TIF, _SR_B4.TIF, _QA_PIXEL.TIF, _BQA.TIF, _MTL.txt/.json.
+_FILE_KIND = re.compile(
+    r"_(?:(?P<sr>SR_)?B(?P<band>\d{1,2})|(?P<qa>QA_PIXEL|BQA))\.tiff?$|_MTL\.(?P<mtl>txt|json)$", re.IGNORECASE)
+_GLOB_CHARS = re.compile(r"[*?\[]")
+
+
+def sensor_bands(spacecraft: str) -> dict[str, int]:
+    """Band name -> band number for a spacecraft code such as "LC08" (OLI) or "LE07" (ETM+)."""
+    sensor, satellite = spacecraft[1], int(spacecraft[2:])
+    if sensor in "CO" and satellite >= 8:
+        return OLI_BANDS
+    if sensor in "TE" and satellite in (4, 5, 7):
+        return TM_BANDS
+    raise ValueError(f"{spacecraft} has no reflective bands this reader knows (OLI, TM or ETM+)")
+
+
+@dataclass(frozen=True)
+class Scene:
+    """One Landsat product: its id facts and the files the reader uses."""
+
+    product_id: str
+    spacecraft: str  # "LC08"
+    level: int  # 1 (DN -> TOA) or 2 (surface reflectance)
+    collection: int  # 1 (BQA) or 2 (QA_PIXEL)
+    tier: str
+    wrs_path: int
+    wrs_row: int
+    date: dt.date  # acquisition date
+    processed: dt.date
+    bands: Mapping[str, Path]  # band name ("blue", ...) -> GeoTIFF; the four DEFAULT_BANDS always present
+    qa: Path  # QA_PIXEL (C2) or BQA (C1)
+    mtl: Path  # _MTL.txt, else _MTL.json
+
+    def season(self, southern: bool = False) -> str:
+        return season_of(self.date, southern)
+
+    @property
+    def folder(self) -> Path:
+        return self.qa.parent
+
+
+def _expand(paths) -> list[Path]:
+    """Folders, files and glob patterns -> the Landsat-named files they hold (resolved, sorted, unique)."""
+    if isinstance(paths, (str, PathLike)):
+        paths = [paths]
+    found: dict[Path, None] = {}
+    for item in paths:
+        text = str(item)
+        if not Path(text).exists() and _GLOB_CHARS.search(text):
+            matches = sorted(glob.glob(text, recursive=True))
+            if not matches:
+                raise InputError(text, "the pattern matches no file")
+        elif not Path(text).exists():
+            raise InputError(text, "not found")
+        else:
+            matches = [text]
+        for match in map(Path, matches):
+            if match.is_dir():
+                files = [p for p in sorted(match.rglob("L*")) if p.is_file() and _PRODUCT_ID.match(p.name)]
+                if not files:
+                    raise InputError(match, "no Landsat scene here (expected files named like "
+                                            "LC08_L1TP_120038_20200415_20200423_02_T1_B4.TIF)")
+            else:
+                parse_product_id(match)  # a file given by name must be one of a scene
+                # its scene is the files beside it with the same product id
+                pid = _PRODUCT_ID.match(match.name).group(0)
+                files = sorted(match.parent.glob(f"{pid}_*"))
+            found.update(dict.fromkeys(p.resolve() for p in files))
+    return sorted(found)
+
+
+def _where(paths) -> str:
+    """The input to name in an error about a whole set of paths."""
+    if isinstance(paths, (str, PathLike)):
+        return str(paths)
+    paths = [str(p) for p in paths]
+    return paths[0] if len(paths) == 1 else f"{paths[0]} (and {len(paths) - 1} more)"
+
+
+def _scene(pid: str, files: dict[str, Path]) -> Scene:
+    """Check that the files of one product make a complete scene."""
+    info = parse_product_id(pid)
+    anchor = next(iter(files.values())).parent
+    try:
+        numbers = sensor_bands(info["spacecraft"])
+    except ValueError as err:
+        raise InputError(anchor / pid, str(err)) from None
+    prefix = "SR_" if info["level"] == 2 else ""
+    qa_kind = "QA_PIXEL" if info["collection"] == 2 else "BQA"
+
+    def need(kind: str, what: str) -> Path:
+        if kind not in files:
+            raise InputError(anchor / f"{pid}_{kind}.TIF", f"missing {what} of scene {pid}")
+        return files[kind]
+
+    bands = {}
+    for name, n in numbers.items():
+        kind = f"{prefix}B{n}"
+        if name in DEFAULT_BANDS:
+            bands[name] = need(kind, f"band file ({name}, {kind})")
+        elif kind in files:
+            bands[name] = files[kind]
+    qa = need(qa_kind, f"quality band {qa_kind}")
+    mtl = files.get("MTL.txt") or files.get("MTL.json")
+    if mtl is None:
+        raise InputError(anchor / f"{pid}_MTL.txt", f"missing metadata file (_MTL.txt or _MTL.json) of scene {pid}")
+    return Scene(product_id=pid, spacecraft=info["spacecraft"], level=info["level"],
+                 collection=info["collection"], tier=info["tier"], wrs_path=info["path"], wrs_row=info["row"],
+                 date=info["acquired"], processed=info["processed"], bands=bands, qa=qa, mtl=mtl)
+
+
+def discover_scenes(paths) -> list[Scene]:
+    """Find Landsat scenes (Collection 1/2, Level 1/2) under folders, files or glob patterns.
+
+    Files are recognised by their USGS product-id names; a scene needs its blue, green, red and
+    NIR band files (``_B2.TIF``.. for Level 1, ``_SR_B2.TIF``.. for Level 2 on OLI), its QA band
+    (``_QA_PIXEL.TIF`` in Collection 2, ``_BQA.TIF`` in Collection 1) and its MTL (.txt or .json).
+    Ordered by date, then WRS path/row, then product id.
+    """
+    by_product: dict[str, dict[str, Path]] = {}
+    for path in _expand(paths):
+        pid = _PRODUCT_ID.match(path.name).group(0)
+        m = _FILE_KIND.match(path.name[len(pid):])
+        if m is None:
+            continue  # ANG.txt, ST_B10, the XML MTL, ...: not used
+        kind = (f"{m['sr'] or ''}B{int(m['band'])}".upper() if m["band"] else
+                m["qa"].upper() if m["qa"] else f"MTL.{m['mtl'].lower()}")
+        files = by_product.setdefault(pid, {})
+        if kind in files:
+            raise InputError(path, f"scene file given twice: also {files[kind]}")
+        files[kind] = path
+    scenes = [_scene(pid, files) for pid, files in by_product.items()]
+    if not scenes:
+        raise InputError(_where(paths), "no complete Landsat scene (band files, QA band and MTL) found")
+    return sorted(scenes, key=lambda s: (s.date, s.wrs_path, s.wrs_row, s.product_id))
+
+
+# --------------------------------------------------------------------------------------------
+# Reading scenes onto a grid
+# --------------------------------------------------------------------------------------------
+
+MASKS = ("fill", "cloud", "shadow", "cirrus", "snow", "water", "usable")
+
+
+class SceneSkipped(UserWarning):
+    """A scene left out of a stack (too little usable area over the grid, or outside it)."""
+
+
+@contextmanager
+def _raster(path: Path):
+    """Open a GeoTIFF; unreadable (truncated, corrupt, not a raster) -> InputError naming it."""
+    import rasterio
+
+    try:
+        src = rasterio.open(path)
+    except rasterio.errors.RasterioError as err:
+        raise InputError(path, f"cannot be read as a GeoTIFF ({err})") from None
+    with src:
+        if src.crs is None:
+            raise InputError(path, "raster has no CRS (georeferencing is missing)")
+        yield src
+
+
+def _calibration(scene: Scene, mtl: Mapping, name: str) -> tuple[float, float]:
+    """(gain, offset) so that reflectance = gain * DN + offset (TOA with the sun correction, or SR)."""
+    n = sensor_bands(scene.spacecraft)[name]
+    if scene.level == 2:
+        return level2_reflectance_constants(mtl, n)
+    mult, add, elevation = level1_reflectance_constants(mtl, n)
+    sin = math.sin(math.radians(elevation))
+    return mult / sin, add / sin
+
+
+def _decode(scene: Scene, qa: np.ndarray) -> dict[str, np.ndarray]:
+    """QA -> the reader's masks (fill, cloud incl. dilated, shadow, cirrus, snow, water); C1 has no water bit."""
+    bits = decode_qa_pixel(qa) if scene.collection == 2 else decode_bqa(qa)
+    cloud = bits["cloud"] | bits.get("dilated_cloud", False)
+    water = bits.get("water", np.zeros_like(bits["fill"]))
+    return {"fill": bits["fill"], "cloud": cloud, "shadow": bits["shadow"], "cirrus": bits["cirrus"],
+            "snow": bits["snow"], "water": water}
+
+
+def _check_bands(scene: Scene, bands) -> list[str]:
+    bands = list(bands)
+    known = sensor_bands(scene.spacecraft)
+    for name in bands:
+        if name not in known:
+            raise ValueError(f"unknown band {name!r}; {scene.spacecraft} has {sorted(known)}")
+        if name not in scene.bands:
+            kind = f"{'SR_' if scene.level == 2 else ''}B{known[name]}"
+            raise InputError(scene.folder / f"{scene.product_id}_{kind}.TIF",
+                             f"missing band file ({name}, {kind}) of scene {scene.product_id}")
+    return bands
+
+
+def read_scene(scene: Scene, grid: Grid, bands=DEFAULT_BANDS, southern: bool = False):
+    """One scene on ``grid``: ``reflectance`` (band, y, x) float32 and masks (y, x) bool.
+
+    Reflectance is TOA (Level 1, with the sun-elevation correction) or surface reflectance
+    (Level 2), from the MTL's constants, resampled bilinear and NaN where ``fill``.  Masks come
+    from the QA band by nearest neighbour: ``fill`` (also outside the scene), ``cloud`` (cloud or
+    dilated cloud), ``shadow``, ``cirrus``, ``snow``, ``water``, and ``usable`` = none of fill,
+    cloud, shadow, cirrus, snow.  USGS's clear bit is not used: shadow pixels can carry it.
+    """
+    import xarray as xr
+
+    bands = _check_bands(scene, bands)
+    mtl = read_mtl(scene.mtl)
+    constants = [_calibration(scene, mtl, name) for name in bands]  # bad MTL fails before any raster read
+
+    with _raster(scene.qa) as src:
+        # QA fill is the value 1 (bit 0 only); outside the scene is fill too
+        qa = warp_to_grid(src, grid, resampling="nearest", src_nodata=QA_PIXEL_FILL_VALUE,
+                          dst_nodata=QA_PIXEL_FILL_VALUE, dtype="uint16")[0]
+    masks = _decode(scene, qa)
+    del qa
+
+    reflectance = np.empty((len(bands), *grid.shape), np.float32)
+    for i, (name, (gain, offset)) in enumerate(zip(bands, constants)):
+        with _raster(scene.bands[name]) as src:
+            dn = warp_to_grid(src, grid, resampling="bilinear", src_nodata=0)[0]  # DN 0 is fill in every band
+        # calibration is linear, so calibrating the interpolated DN equals interpolating reflectance
+        reflectance[i] = dn * np.float32(gain) + np.float32(offset)
+    # a pixel without a value in every band is fill, so usable pixels always have all bands
+    fill = masks["fill"] | np.isnan(reflectance).any(axis=0)
+    reflectance[:, fill] = np.nan
+    masks = {k: m & ~fill for k, m in masks.items()}
+    masks["fill"] = fill
+    masks["usable"] = ~(fill | masks["cloud"] | masks["shadow"] | masks["cirrus"] | masks["snow"])
+
+    data = {"reflectance": to_dataarray(reflectance, grid, ("band", "y", "x"), coords={"band": bands},
+                                        name="reflectance", attrs={"units": "1"})}
+    data.update({k: to_dataarray(masks[k], grid, ("y", "x"), name=k) for k in MASKS})
+    return xr.Dataset(data, attrs={
+        "product_id": scene.product_id, "date": scene.date.isoformat(), "season": scene.season(southern),
+        "level": scene.level, "collection": scene.collection,
+        "quantity": "surface reflectance" if scene.level == 2 else "TOA reflectance"})
+
+
+def _overlaps(scene: Scene, grid: Grid) -> bool:
+    from rasterio.warp import transform_bounds
+
+    with _raster(scene.qa) as src:
+        x0, y0, x1, y1 = transform_bounds(src.crs, grid.crs, *src.bounds, densify_pts=21)
+    gx0, gy0, gx1, gy1 = grid.bounds
+    return x1 > gx0 and x0 < gx1 and y1 > gy0 and y0 < gy1
+
+
+def read_landsat(paths, grid: Grid, bands=DEFAULT_BANDS, southern: bool = False, min_usable: float = 0.01):
+    """Every acquisition date under ``paths`` on ``grid``: a Dataset with dims (time, band, y, x).
+
+    Scenes of one date (adjacent WRS rows) are mosaicked: the first scene in discovery order with
+    a non-fill pixel gives it.  A scene outside the grid, or whose usable share of the grid is
+    below ``min_usable`` (all cloud), is skipped with a :class:`SceneSkipped` warning; if no date is
+    left, InputError.  Coordinates per time: ``season`` (name), ``season_index`` and ``scenes``.
+    """
+    import pandas as pd
+    import xarray as xr
+
+    scenes = discover_scenes(paths)
+    levels = sorted({s.level for s in scenes})
+    if len(levels) > 1:
+        # TOA and surface reflectance are different quantities: one stack must hold one of them
+        raise InputError(_where(paths), "holds both Level-1 and Level-2 scenes; point at one kind")
+    dates: dict[dt.date, list[Scene]] = {}
+    for scene in scenes:
+        dates.setdefault(scene.date, []).append(scene)
+
+    times, stacks, used = [], {"reflectance": [], **{k: [] for k in MASKS}}, []
+    for date, group in dates.items():
+        mosaic, ids = None, []
+        for scene in group:
+            if not _overlaps(scene, grid):
+                warnings.warn(f"{scene.folder}: scene {scene.product_id} does not overlap the grid; skipped",
+                              SceneSkipped, stacklevel=2)
+                continue
+            ds = read_scene(scene, grid, bands, southern)
+            share = float(ds["usable"].mean())
+            if share < min_usable:
+                warnings.warn(f"{scene.qa}: only {share:.1%} of the grid is usable (cloud, shadow, snow or fill), "
+                              f"below min_usable {min_usable:.1%}; scene skipped", SceneSkipped, stacklevel=2)
+                continue
+            ids.append(scene.product_id)
+            if mosaic is None:
+                mosaic = {k: ds[k].values.copy() for k in ("reflectance", *MASKS)}
+                continue
+            take = mosaic["fill"] & ~ds["fill"].values  # pixels this scene is the first to cover
+            mosaic["reflectance"][:, take] = ds["reflectance"].values[:, take]
+            for k in MASKS:
+                mosaic[k][take] = ds[k].values[take]
+        if mosaic is None:
+            continue
+        times.append(date)
+        used.append(" ".join(ids))
+        for k, v in mosaic.items():
+            stacks[k].append(v)
+    if not times:
+        raise InputError(_where(paths), f"no usable Landsat date: all {len(scenes)} scenes are outside the grid "
+                                        f"or below min_usable {min_usable:.1%} usable (all cloud?)")
+
+    time = {"time": pd.to_datetime(times).values.astype("datetime64[ns]")}
+    data = {"reflectance": to_dataarray(np.stack(stacks.pop("reflectance")), grid, ("time", "band", "y", "x"),
+                                        coords={**time, "band": list(bands)}, name="reflectance",
+                                        attrs={"units": "1"})}
+    data.update({k: to_dataarray(np.stack(v), grid, ("time", "y", "x"), coords=time, name=k)
+                 for k, v in stacks.items()})
+    ds = xr.Dataset(data, attrs={"source": "landsat", "southern": int(southern),
+                                 "quantity": "surface reflectance" if levels == [2] else "TOA reflectance"})
+    return ds.assign_coords(season=("time", [season_of(d, southern) for d in times]),
+                            season_index=("time", np.array([season_index(d, southern) for d in times], np.int8)),
+                            scenes=("time", used))
+
+
+# --------------------------------------------------------------------------------------------
+# describe: what `urbaneo inspect` prints for a Landsat scene
+# --------------------------------------------------------------------------------------------
+
+_STRIP_ROWS = 512  # statistics are accumulated strip by strip: memory bounded for full scenes
+
+
+def _scene_of(path) -> Scene:
+    scenes = discover_scenes([path])  # a file brings only its own scene
+    if len(scenes) != 1:
+        raise InputError(path, f"holds {len(scenes)} Landsat scenes; point at one scene folder or file")
+    return scenes[0]
+
+
+def describe(path) -> dict:
+    """Facts about a Landsat scene (its folder or any of its files) for ``urbaneo inspect --json``.
+
+    Band statistics are of calibrated reflectance (TOA for Level 1, SR for Level 2) over every
+    non-fill pixel at native resolution; ``cloud_fraction`` is cloud or dilated cloud over non-fill.
+    """
+    import rasterio
+    from rasterio.warp import transform_bounds
+    from rasterio.windows import Window
+
+    scene = _scene_of(path)
+    mtl = read_mtl(scene.mtl)
+    constants = {name: _calibration(scene, mtl, name) for name in scene.bands}
+    stats = {name: [math.inf, -math.inf, 0.0, 0] for name in scene.bands}  # min, max, sum, count
+    nonfill = cloudy = 0
+    with ExitStack() as stack:
+        qa = stack.enter_context(_raster(scene.qa))
+        srcs = {name: stack.enter_context(_raster(file)) for name, file in scene.bands.items()}
+        for name, src in srcs.items():
+            if src.shape != qa.shape:
+                raise InputError(scene.bands[name], f"is {src.shape[0]}x{src.shape[1]} pixels but the QA band "
+                                                    f"is {qa.shape[0]}x{qa.shape[1]}")
+        current = scene.qa
+        try:
+            for row in range(0, qa.height, _STRIP_ROWS):
+                window = Window(0, row, qa.width, min(_STRIP_ROWS, qa.height - row))
+                current = scene.qa
+                masks = _decode(scene, qa.read(1, window=window))
+                valid = ~masks["fill"]
+                nonfill += int(valid.sum())
+                cloudy += int((masks["cloud"] & valid).sum())
+                for name, src in srcs.items():
+                    current = scene.bands[name]
+                    dn = src.read(1, window=window)
+                    ok = valid & (dn != 0)
+                    if ok.any():
+                        gain, offset = constants[name]
+                        rho = dn[ok] * gain + offset  # float64
+                        s = stats[name]
+                        s[:] = min(s[0], rho.min()), max(s[1], rho.max()), s[2] + rho.sum(), s[3] + rho.size
+        except rasterio.errors.RasterioError as err:
+            # GDAL's own reason (e.g. "TIFFReadEncodedTile() failed") is the chained cause
+            reason = err.__cause__ or err
+            raise InputError(current, f"cannot be read (truncated or corrupt GeoTIFF?): {reason}") from None
+        crs, bounds, res, shape = qa.crs, tuple(qa.bounds), qa.res, qa.shape
+        lon0, lat0, lon1, lat1 = transform_bounds(crs, "EPSG:4326", *bounds, densify_pts=21)
+
+    if nonfill == 0:
+        raise InputError(scene.qa, "every pixel of the scene is fill")
+    numbers = sensor_bands(scene.spacecraft)
+    prefix = "SR_" if scene.level == 2 else ""
+    # C2 keeps spacecraft and sensor in IMAGE_ATTRIBUTES, C1 in PRODUCT_METADATA
+    attrs = {**mtl.get("PRODUCT_METADATA", {}), **mtl.get("IMAGE_ATTRIBUTES", {})}
+    southern = (lat0 + lat1) / 2 < 0
+    return {
+        "kind": "landsat",
+        "path": str(path),
+        "product_id": scene.product_id,
+        "spacecraft": attrs.get("SPACECRAFT_ID", scene.spacecraft),
+        "sensor": attrs.get("SENSOR_ID", {"C": "OLI_TIRS", "O": "OLI", "E": "ETM", "T": "TM"}[scene.spacecraft[1]]),
+        "collection": scene.collection,
+        "level": scene.level,
+        "quantity": "surface reflectance" if scene.level == 2 else "TOA reflectance",
+        "tier": scene.tier,
+        "wrs_path": scene.wrs_path,
+        "wrs_row": scene.wrs_row,
+        "date": scene.date.isoformat(),
+        "hemisphere": "south" if southern else "north",  # of the scene centre; decides the season
+        "season": scene.season(southern),
+        "crs": crs.to_string(),
+        "bounds": [float(b) for b in bounds],
+        "lonlat_bounds": [round(float(b), 6) for b in (lon0, lat0, lon1, lat1)],
+        "resolution": [float(r) for r in res],
+        "shape": [int(n) for n in shape],
+        "sun_elevation": attrs.get("SUN_ELEVATION"),
+        "cloud_fraction": round(cloudy / nonfill, 6),
+        "bands": {
+            name: {"band": f"{prefix}B{numbers[name]}", "file": scene.bands[name].name,
+                   "min": _round(s[0]), "mean": _round(s[2] / s[3] if s[3] else math.nan), "max": _round(s[1]),
+                   "valid_pixels": s[3]}
+            for name, s in stats.items()
+        },
+    }
+
+
+def _round(value: float):
+    """JSON has no NaN/inf: a band without valid pixels reports null."""
+    return round(float(value), 6) if math.isfinite(value) else None

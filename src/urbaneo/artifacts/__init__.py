@@ -1,0 +1,1 @@
+"""Published artifacts: COG / vector / quicklook / metrics writers, the STAC catalog and version ids."""

@@ -1,0 +1,152 @@
+"""Quicklook PNGs of maps: colour bar or class legend, scale bar, north arrow, axes in the grid's CRS.
+
+Figures are drawn with matplotlib's Agg renderer under the library's default style (so a user's
+matplotlibrc cannot change them) at a fixed dpi, and saved without the "Software" text chunk;
+PNG from Agg carries no timestamp, so identical maps give identical bytes.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+from matplotlib import colormaps, patheffects
+from matplotlib.colors import to_rgba
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+from matplotlib.style import context
+
+from ..atomic import atomic_path
+from ..grid import Grid
+
+DPI = 100
+MAX_PIXELS = 2000  # larger maps are subsampled (nearest) before drawing; the figure is ~750 px wide
+# white outlines keep the text, scale bar and arrow legible on dark and light maps alike
+HALO = [patheffects.withStroke(linewidth=3, foreground="white")]
+LINE_HALO = [patheffects.withStroke(linewidth=6, foreground="white")]
+
+
+def _subsample(data: np.ndarray, grid: Grid) -> tuple[np.ndarray, tuple[float, float, float, float]]:
+    """Every step-th pixel of a big map, and the extent (km) the subsampled pixels cover."""
+    step = max(1, math.ceil(max(data.shape) / MAX_PIXELS))
+    sub = data[::step, ::step]
+    size = grid.res * step
+    x0, y1 = grid.xmin, grid.ymax
+    return sub, (x0 / 1e3, (x0 + sub.shape[1] * size) / 1e3, (y1 - sub.shape[0] * size) / 1e3, y1 / 1e3)
+
+
+def _figure(grid: Grid, title: str):
+    # a bare Figure (no pyplot): no global figure registry, no backend switch; savefig renders with Agg
+    aspect = grid.height / grid.width
+    fig = Figure(figsize=(7.5, min(max(5.6 * aspect, 3.0), 9.0) + 0.9), dpi=DPI, layout="constrained")
+    ax = fig.add_subplot()
+    ax.set_title(title)
+    ax.set_xlabel(f"easting (km), {grid.crs}")
+    ax.set_ylabel("northing (km)")
+    ax.ticklabel_format(useOffset=False, style="plain")
+    return fig, ax
+
+
+def _nice_length(target: float) -> float:
+    """The largest 1, 2 or 5 x 10^k not above ``target``."""
+    power = 10.0 ** math.floor(math.log10(target))
+    return max(m * power for m in (1, 2, 5) if m * power <= target)
+
+
+def _decorate(ax, extent: tuple[float, float, float, float]) -> None:
+    """A scale bar (lower left) and a north arrow (upper right); the grids are north-up."""
+    x0, x1, y0, y1 = extent
+    length = _nice_length((x1 - x0) / 5)
+    bx, by = x0 + 0.05 * (x1 - x0), y0 + 0.06 * (y1 - y0)
+    ax.plot([bx, bx + length], [by, by], color="black", linewidth=3, solid_capstyle="butt", path_effects=LINE_HALO)
+    label = f"{length:g} km" if length >= 1 else f"{length * 1000:g} m"
+    ax.text(bx + length / 2, by + 0.015 * (y1 - y0), label, ha="center", va="bottom", fontsize=9,
+            path_effects=HALO)
+    ax.annotate("", xy=(0.94, 0.92), xytext=(0.94, 0.79), xycoords="axes fraction",
+                arrowprops=dict(arrowstyle="-|>", color="black", linewidth=1.5, mutation_scale=14,
+                                path_effects=LINE_HALO))
+    ax.text(0.94, 0.925, "N", transform=ax.transAxes, ha="center", va="bottom", fontsize=11, fontweight="bold",
+            path_effects=HALO)
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+
+
+def _save(fig, path: Path) -> Path:
+    with atomic_path(path) as tmp:
+        # metadata={"Software": None} drops the only text chunk matplotlib would add (its version)
+        fig.savefig(tmp, format="png", dpi=DPI, metadata={"Software": None})
+    return path
+
+
+def _stretch(values: np.ndarray, vmin, vmax) -> tuple[float, float]:
+    """Colour limits: the given ones, else the 2nd and 98th percentiles of the finite values."""
+    finite = values[np.isfinite(values)]
+    lo, hi = (np.percentile(finite, [2, 98]) if finite.size else (0.0, 1.0))
+    return float(lo if vmin is None else vmin), float(hi if vmax is None else vmax)
+
+
+def quicklook(path: str | os.PathLike, data, grid: Grid, *, kind: str = "continuous", title: str,
+              units: str | None = None, cmap: str | None = None,
+              classes: Mapping[int, tuple[str, str]] | None = None, vmin: float | None = None,
+              vmax: float | None = None, nodata: float | None = None) -> Path:
+    """Write a PNG of a (H, W) map on ``grid``; returns the path.
+
+    kind="continuous": colour map (default viridis) with a colour bar labelled ``units``; NaN and
+    ``nodata`` are transparent. kind="classes": ``classes`` maps code -> (name, hex colour), the
+    legend lists the classes present; other codes are transparent.
+    """
+    data = np.asarray(data)
+    if data.shape != grid.shape:
+        raise ValueError(f"data of shape {data.shape} does not fit the grid {grid.shape}")
+    if kind not in ("continuous", "classes"):
+        raise ValueError(f"kind must be 'continuous' or 'classes', not {kind!r}")
+    if kind == "classes" and not classes:
+        raise ValueError("a class map needs `classes` (code -> (name, hex colour))")
+    sub, extent = _subsample(data, grid)
+    with context("default"):
+        fig, ax = _figure(grid, title)
+        if kind == "continuous":
+            values = sub.astype("float64")
+            if nodata is not None:
+                values[values == nodata] = np.nan
+            lo, hi = _stretch(values, vmin, vmax)
+            colours = colormaps[cmap or "viridis"].with_extremes(bad=(0, 0, 0, 0))
+            image = ax.imshow(np.ma.masked_invalid(values), cmap=colours, vmin=lo, vmax=hi, extent=extent,
+                              interpolation="nearest")
+            fig.colorbar(image, ax=ax, shrink=0.85, label=units or "")
+        else:
+            rgba = np.zeros(sub.shape + (4,), dtype="uint8")
+            present = [code for code in sorted(classes) if np.any(sub == code)]
+            for code in present:
+                rgba[sub == code] = np.round(np.array(to_rgba(classes[code][1])) * 255)
+            ax.imshow(rgba, extent=extent, interpolation="nearest")
+            handles = [Patch(facecolor=classes[c][1], edgecolor="0.3", label=f"{c} {classes[c][0]}") for c in present]
+            ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False,
+                      title=units)
+        _decorate(ax, extent)
+        return _save(fig, Path(path))
+
+
+def overlay(path: str | os.PathLike, background, mask, grid: Grid, title: str, *, units: str | None = None,
+            mask_label: str = "mask", colour: str = "#e31a1c") -> Path:
+    """Write a PNG of a boolean ``mask`` drawn over a grey continuous ``background`` (e.g. night lights)."""
+    background, mask = np.asarray(background, dtype="float64"), np.asarray(mask)
+    if background.shape != grid.shape or mask.shape != grid.shape:
+        raise ValueError(f"background {background.shape} and mask {mask.shape} must both be the grid {grid.shape}")
+    back, extent = _subsample(background, grid)
+    sub = _subsample(np.nan_to_num(mask.astype("float64")) > 0, grid)[0]
+    with context("default"):
+        fig, ax = _figure(grid, title)
+        lo, hi = _stretch(back, None, None)
+        image = ax.imshow(np.ma.masked_invalid(back), cmap=colormaps["gray"], vmin=lo, vmax=hi, extent=extent,
+                          interpolation="nearest")
+        fig.colorbar(image, ax=ax, shrink=0.85, label=units or "")
+        rgba = np.zeros(sub.shape + (4,), dtype="uint8")
+        rgba[sub] = np.round(np.array(to_rgba(colour, alpha=0.55)) * 255)
+        ax.imshow(rgba, extent=extent, interpolation="nearest")
+        ax.legend(handles=[Patch(facecolor=colour, alpha=0.55, label=mask_label)], loc="lower right", fontsize=9)
+        _decorate(ax, extent)
+        return _save(fig, Path(path))
