@@ -30,6 +30,7 @@ wildcard_constraints:
 include: "workflow/rules/synth.smk"
 include: "workflow/rules/ingest.smk"
 include: "workflow/rules/align.smk"
+include: "workflow/rules/publish.smk"
 include: "workflow/rules/targets.smk"
 
 
@@ -38,4 +39,7 @@ rule all:
     input:
         rules.ingest.input,
         rules.align.input,
+        preview_outputs,
+        expand("results/{run}/{city}/inputs/items.json", run=config["run"], city=CITIES),
+        expand("results/{run}/config.yaml", run=config["run"]),
     default_target: True

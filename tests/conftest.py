@@ -39,8 +39,10 @@ def write_city():
 
 
 # The tiny generated city, made once per test session and shared (read-only) by every test that
-# needs real-format inputs; the same parameters as config/cities/tiny.yaml.
-TINY_CITY = dict(seed=1, profile="tiny", aoi=(118.745, 32.03, 118.76, 32.043), years=[2020, 2021], name="tiny")
+# needs real-format inputs: the parameters of config/cities/tiny.yaml.
+_TINY = yaml.safe_load((REPO / "config/cities/tiny.yaml").read_text())
+TINY_CITY = dict(seed=_TINY["synthetic"]["seed"], profile=_TINY["synthetic"]["profile"], aoi=tuple(_TINY["aoi"]),
+                 years=_TINY["years"], name="tiny", region_buffer_km=_TINY["region_buffer_km"])
 
 
 @pytest.fixture(scope="session")

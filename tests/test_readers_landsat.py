@@ -21,7 +21,9 @@ from urbaneo.readers import landsat as ls
 
 AMAZON_ID = "LC08_L2SP_001062_20201031_20201106_02_T2"
 AMAZON_AOI = (-65.5, -3.2, -64.9, -2.6)  # inside the scene footprint (lon -66.2..-64.2, lat -3.9..-1.9)
-TINY_AOI = (118.745, 32.03, 118.76, 32.043)  # tests/conftest.py TINY_CITY
+from conftest import TINY_CITY
+
+TINY_AOI = TINY_CITY["aoi"]
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,9 @@ from urbaneo.grid import Grid, city_grid
 from urbaneo.readers.viirs import (clean, composite_monthly, describe, period_of, read_viirs, read_viirs_native,
                                    year_of)
 
-TINY_AOI = (118.745, 32.03, 118.76, 32.043)  # tests/conftest.py TINY_CITY
+from conftest import TINY_CITY
+
+TINY_AOI = TINY_CITY["aoi"]
 BUJUMBURA = (29.37, -3.39)  # SOURCE.txt: the brightest cluster
 
 

@@ -12,7 +12,8 @@ from affine import Affine
 
 from urbaneo.errors import InputError
 from urbaneo.readers import landsat as ls
-from urbaneo.synth.landsat import earth_sun_distance, l1_product_id, write_l1_scene
+from urbaneo.sun import earth_sun_distance
+from urbaneo.synth.landsat import l1_product_id, write_l1_scene
 
 H, W = 40, 50
 PID = "LC08_L1TP_120038_20200415_20200423_02_T1"

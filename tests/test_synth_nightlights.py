@@ -14,10 +14,13 @@ from urbaneo.grid import city_grid
 from urbaneo.synth import nightlights as nl
 from urbaneo.synth.world import build_world
 
+from conftest import TINY_CITY
+
 
 @pytest.fixture(scope="module")
 def world():
-    return build_world((118.745, 32.03, 118.76, 32.043), [2020, 2021], seed=1, profile="tiny", region_buffer_km=12)
+    return build_world(TINY_CITY["aoi"], TINY_CITY["years"], seed=TINY_CITY["seed"], profile="tiny",
+                       region_buffer_km=TINY_CITY["region_buffer_km"])
 
 
 @pytest.fixture(scope="module")

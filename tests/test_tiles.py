@@ -62,3 +62,27 @@ def test_unreadable_index(tmp_path):
     bad.write_text("not parquet")
     with pytest.raises(InputError, match="index.parquet"):
         read_index(bad)
+
+
+def test_checkerboard_chips_split_by_sub_region():
+    from urbaneo.tiles import checkerboard_chips
+
+    grid = Grid(32650, 600000.0, 3600000.0, 500.0, 120, 110)
+    valid = np.ones(grid.shape, bool)
+    valid[:40, :40] = False  # one sub-region without data is skipped
+    chips = checkerboard_chips(grid, 9, 36, valid=valid, seed=2)
+    per_region = chips.groupby("region").size()
+    assert per_region.between(2, 8).all() and 0 not in per_region.index
+    assert set(chips["split"]) == {"train", "test"}
+    for _, chip in chips.iterrows():  # a chip never leaves its sub-region
+        assert chip.row + 36 <= grid.height and chip.col + 36 <= grid.width
+    train = chips[chips.split == "train"].union_all()
+    assert chips[chips.split == "test"].geometry.intersection(train).area.max() == 0
+
+
+def test_checkerboard_too_small_says_how_large():
+    from urbaneo.tiles import checkerboard_chips
+
+    grid = Grid(32650, 600000.0, 3600000.0, 500.0, 60, 60)
+    with pytest.raises(InputError, match="at least 108x108 pixels"):
+        checkerboard_chips(grid, 9, 36, valid=np.ones(grid.shape, bool))

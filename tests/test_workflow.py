@@ -188,7 +188,7 @@ def test_synth_city_cli_passes_the_city(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(urbaneo.synth, "synth_city", fake_synth_city, raising=False)
     monkeypatch.chdir(REPO)  # read-only use of config/cities/tiny.yaml
     assert main(["synth-city", str(tmp_path / "tiny"), "--city-config", "config/cities/tiny.yaml"]) == 0
-    assert calls == [(str(tmp_path / "tiny"), {"seed": 1, "profile": "tiny", "aoi": [118.730, 32.030, 118.746, 32.044],
+    assert calls == [(str(tmp_path / "tiny"), {"seed": 1, "profile": "tiny", "aoi": [118.745, 32.030, 118.760, 32.043],
                                                 "years": [2020, 2021], "region_buffer_km": 12, "name": "tiny"})]
     assert "wrote 3 paths for 2 inputs" in capsys.readouterr().out
     assert main(["synth-city", str(tmp_path / "other"), "--seed", "7", "--profile", "tiny"]) == 0
@@ -212,8 +212,18 @@ def test_all_on_tiny_generated_city(wf):
             assert len(f["sha256"]) == 64 and f["size"] == (wf / f["path"]).stat().st_size
     first = inventory["inputs"]["gf2"]["files"][0]
     assert hashlib.sha256((wf / first["path"]).read_bytes()).hexdigest() == first["sha256"]
-    for rule in ("synth_city", "inventory"):
+    for rule in ("synth_city", "inventory", "ingest_landsat", "align_landsat", "tiles_lcz"):
         assert (wf / f"logs/tiny/{rule}.log").is_file() and (wf / f"benchmarks/tiny/{rule}.tsv").is_file()
+    # every source ingested and aligned, every model tiled
+    for key in TINY_KEYS:
+        assert json.loads((wf / f"resources/ingest/tiny/{key}.json").read_text())["files"], key
+    from urbaneo.align import ALIGNERS, open_aligned
+
+    for key in ALIGNERS:
+        assert (wf / f"resources/align/tiny/{key}.zarr").is_dir(), key
+    assert open_aligned(wf / "resources/align/tiny/landsat.zarr", "base").sizes["time"] >= 6
+    for model in ("npp", "lcz", "urban", "vegplan"):
+        assert (wf / f"resources/tiles/tiny/{model}.parquet").is_file(), model
 
     again = snakemake(wf, "-n", "all", "--config", "cities=[tiny]")
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr

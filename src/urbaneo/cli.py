@@ -90,6 +90,53 @@ def _align(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tiles(args: argparse.Namespace) -> int:
+    from urbaneo.config import load_city
+    from urbaneo.tiles import make_tiles
+
+    index = make_tiles(load_city(args.city), args.model, args.preset, args.seed, args.aligned, args.out)
+    counts = index["split"].value_counts().sort_index()
+    print(f"tiles {args.model}: {len(index)} tiles ({', '.join(f'{k} {v}' for k, v in counts.items())}) -> {args.out}")
+    return 0
+
+
+def _preview(args: argparse.Namespace) -> int:
+    from urbaneo.config import load_city
+    from urbaneo.previews import preview
+
+    print(f"preview {args.source}: {preview(load_city(args.city), args.source, args.aligned, args.out)}")
+    return 0
+
+
+def _publish_inputs(args: argparse.Namespace) -> int:
+    import json
+
+    from urbaneo.artifacts.stac import register_inputs
+    from urbaneo.atomic import atomic_path
+
+    items = register_inputs(args.run_dir, args.city, args.inventory, period=tuple(args.period))
+    with atomic_path(args.out) as tmp:
+        tmp.write_text(json.dumps(sorted(item.id for item in items), indent=1) + "\n")
+    print(f"publish-inputs: {len(items)} input items of {args.city} in {args.run_dir}/catalog.json")
+    return 0
+
+
+def _snapshot_config(args: argparse.Namespace) -> int:
+    import yaml
+
+    from urbaneo.atomic import atomic_path
+    from urbaneo.config import load_cities, load_config
+
+    config = load_config(args.config)
+    if args.cities:
+        config["cities"] = args.cities
+    cities = {name: dict(city) for name, city in load_cities(config).items()}
+    with atomic_path(args.out) as tmp:  # the run's resolved config (defaults filled) and its cities
+        tmp.write_text(yaml.safe_dump({"config": dict(config), "cities": cities}, sort_keys=True))
+    print(f"snapshot-config: {args.out}")
+    return 0
+
+
 def _inspect(args: argparse.Namespace) -> int:
     import json
 
@@ -148,6 +195,36 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--source", required=True, help="input key, e.g. landsat, gf2, viirs, osm")
         p.add_argument("--out", required=True, metavar="PATH")
         p.set_defaults(func=func)
+
+    p = sub.add_parser("tiles", help="cut one model's tile index (GeoParquet) from its aligned cube")
+    p.add_argument("--city", required=True, metavar="PATH", help="city file (config/cities/<name>.yaml)")
+    p.add_argument("--model", required=True, choices=("npp", "lcz", "urban", "vegplan"))
+    p.add_argument("--preset", default="demo", choices=("demo", "paper"))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--aligned", required=True, metavar="ZARR", help="the aligned source the model is cut from")
+    p.add_argument("--out", required=True, metavar="PATH")
+    p.set_defaults(func=_tiles)
+
+    p = sub.add_parser("preview", help="quicklook PNG of one aligned source, for the report")
+    p.add_argument("--city", required=True, metavar="PATH", help="city file (config/cities/<name>.yaml)")
+    p.add_argument("--source", required=True)
+    p.add_argument("--aligned", required=True, metavar="ZARR")
+    p.add_argument("--out", required=True, metavar="PNG")
+    p.set_defaults(func=_preview)
+
+    p = sub.add_parser("publish-inputs", help="register a city's raw inputs (its inventory) in the run's STAC catalog")
+    p.add_argument("--city", required=True, metavar="NAME")
+    p.add_argument("--inventory", required=True, metavar="JSON")
+    p.add_argument("--run-dir", required=True, metavar="DIR", help="results/<run>")
+    p.add_argument("--period", nargs=2, type=int, required=True, metavar=("FIRST_YEAR", "LAST_YEAR"))
+    p.add_argument("--out", required=True, metavar="JSON", help="list of the item ids written")
+    p.set_defaults(func=_publish_inputs)
+
+    p = sub.add_parser("snapshot-config", help="save the run's resolved config and city files")
+    p.add_argument("--config", default="config/config.yaml", metavar="PATH")
+    p.add_argument("--cities", nargs="*", help="the cities of this run (as --config cities=[...] gives them)")
+    p.add_argument("--out", required=True, metavar="YAML")
+    p.set_defaults(func=_snapshot_config)
 
     p = sub.add_parser("inspect", help="say what a raw file or scene folder is, or why it cannot be read")
     p.add_argument("path", metavar="PATH")

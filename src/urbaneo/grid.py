@@ -23,7 +23,11 @@ def utm_epsg(lon: float, lat: float) -> int:
 
 @dataclass(frozen=True)
 class Grid:
-    """A north-up raster grid: CRS (EPSG code), origin, pixel size and shape."""
+    """A north-up raster grid: CRS, origin, pixel size and shape.
+
+    The CRS is an EPSG code, or (``epsg`` 0) a WKT string for CRSs without one, such as the MODIS
+    sinusoidal grid of the NPP reference.
+    """
 
     epsg: int
     xmin: float
@@ -31,6 +35,7 @@ class Grid:
     res: float
     width: int
     height: int
+    wkt: str = ""
 
     @property
     def transform(self) -> Affine:
@@ -38,7 +43,7 @@ class Grid:
 
     @property
     def crs(self) -> str:
-        return f"EPSG:{self.epsg}"
+        return self.wkt or f"EPSG:{self.epsg}"
 
     @property
     def bounds(self) -> tuple[float, float, float, float]:
@@ -54,7 +59,7 @@ class Grid:
         w, h = (xmax - xmin) / res, (ymax - ymin) / res
         if abs(w - round(w)) > 1e-6 or abs(h - round(h)) > 1e-6:
             raise ValueError(f"resolution {res} does not divide the grid extent {xmax - xmin} x {ymax - ymin}")
-        return Grid(self.epsg, xmin, ymax, res, int(round(w)), int(round(h)))
+        return Grid(self.epsg, xmin, ymax, res, int(round(w)), int(round(h)), self.wkt)
 
     def xy(self) -> tuple["np.ndarray", "np.ndarray"]:  # noqa: F821
         """Pixel-centre coordinates as two 1-D arrays (x increasing, y decreasing)."""
@@ -156,7 +161,7 @@ def to_dataarray(data, grid: Grid, dims: tuple[str, ...], coords: dict | None = 
     all_coords = {"y": y, "x": x, **(coords or {})}
     da = xr.DataArray(data, dims=dims, coords={k: v for k, v in all_coords.items() if k in dims},
                       name=name, attrs=attrs or {})
-    return da.rio.write_crs(grid.crs).rio.write_transform(grid.transform)
+    return da.rio.write_crs(grid.crs, inplace=True).rio.write_transform(grid.transform, inplace=True)  # no copies
 
 
 VHR_RES = 3.0  # VHR imagery (GF-2 MS is 3.2 m) is put on 3 m, which nests in the 30 m base grid

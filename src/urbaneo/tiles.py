@@ -124,3 +124,76 @@ def mosaic(predictions: np.ndarray, index: gpd.GeoDataFrame, grid: Grid, *, blen
         out = (acc / total).astype(np.float32)
     out[:, total == 0] = np.nan
     return out
+
+
+def checkerboard_chips(grid: Grid, n_regions: int, chip: int, *, valid: np.ndarray, per_region=(2, 8),
+                       min_coverage: float = 0.9, test_share: float = 4 / 25, seed: int = 0) -> gpd.GeoDataFrame:
+    """Seed 003's sampling: a checkerboard of sub-regions, 2-8 random chips from each well-covered one.
+
+    Sub-regions whose valid share is at most ``min_coverage`` are skipped; the split is by sub-region
+    (train:test = 21:4 by default) so that no test chip overlaps a training one.
+    """
+    regions, ny, nx = checkerboard(grid, n_regions)
+    side_y, side_x = grid.height // ny, grid.width // nx
+    if min(side_y, side_x) < chip:
+        need = chip * int(np.ceil(np.sqrt(n_regions)))
+        raise InputError(f"region grid {grid.width}x{grid.height} px",
+                         f"too small for a checkerboard of {n_regions} sub-regions with {chip}x{chip} chips: "
+                         f"it must be at least {need}x{need} pixels (enlarge region_buffer_km)")
+    rng = np.random.default_rng(seed)
+    kept = [r for r in range(ny * nx) if valid[regions == r].mean() > min_coverage]
+    if not kept:
+        raise InputError(f"region grid {grid.width}x{grid.height} px", f"no sub-region has more than {min_coverage:.0%} valid data")
+    n_test = max(1, int(round(test_share * len(kept)))) if len(kept) > 1 else 0
+    test = set(rng.choice(kept, size=n_test, replace=False).tolist()) if n_test else set()
+    rows, cols, reg = [], [], []
+    for r in kept:
+        ys, xs = np.nonzero(regions == r)
+        y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+        for _ in range(int(rng.integers(per_region[0], per_region[1] + 1))):
+            rows.append(int(rng.integers(y0, y1 - chip + 1)))
+            cols.append(int(rng.integers(x0, x1 - chip + 1)))
+            reg.append(r)
+    rows, cols = np.array(rows), np.array(cols)
+    x0 = grid.xmin + cols * grid.res
+    y1 = grid.ymax - rows * grid.res
+    return gpd.GeoDataFrame({"tile_id": np.arange(rows.size), "row": rows, "col": cols, "size": chip,
+                             "region": reg, "split": ["test" if r in test else "train" for r in reg]},
+                            geometry=shapely.box(x0, y1 - chip * grid.res, x0 + chip * grid.res, y1), crs=grid.crs)
+
+
+def _valid_mask(ds, model: str) -> np.ndarray:
+    """Pixels with data for a model: a usable Landsat date, a full VHR pixel, a night-light value."""
+    if model == "npp":
+        return ds["usable"].any("time").values
+    if model == "lcz":
+        return np.isfinite(ds["reflectance"]).all("band").values
+    if model == "urban":
+        return np.isfinite(ds["radiance"]).any("year").values
+    return np.ones((ds.sizes["y"], ds.sizes["x"]), bool)
+
+
+def make_tiles(city, model: str, preset: str, seed: int, aligned: str | Path, out: str | Path) -> gpd.GeoDataFrame:
+    """The tile index of one model for one city, from its aligned cube (``resources/align/{city}/{source}.zarr``)."""
+    from .align import grids_of, open_aligned
+    from .presets import TILES
+
+    spec = TILES[model]
+    size = spec[preset]
+    grid = grids_of(city).named(spec["grid"])
+    valid = _valid_mask(open_aligned(aligned, spec["grid"]), model)
+    if spec["split"] == "checkerboard":
+        regions = size["regions"]
+        if preset == "demo":  # the demo takes as many sub-regions as its region holds, up to the preset's
+            regions = min(regions, max(1, (grid.height // size["size"]) * (grid.width // size["size"])))
+        index = checkerboard_chips(grid, regions, size["size"], valid=valid, seed=seed)
+    else:
+        index = tile_index(grid, size["size"], size["stride"], valid=valid, min_valid=0.5)
+        if spec["split"] == "random":
+            index = random_split(index, seed=seed)
+        else:  # every tile is used in every year; `held_out_years` splits by year at training time
+            index["split"] = "all"
+    if len(index) == 0:
+        raise InputError(aligned, f"no {size['size']}x{size['size']} tile of the {spec['grid']} grid has enough data")
+    write_index(index, out)
+    return index

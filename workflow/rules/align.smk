@@ -27,3 +27,59 @@ rule align_source:
         URBANEO_ENV
     shell:
         "urbaneo align --city {params.city_config} --source {wildcards.source} --out {output} > {log} 2>&1"
+
+
+rule tiles:
+    input:
+        lambda wildcards: f"resources/align/{wildcards.city}/{TILES[wildcards.model]['source']}.zarr",
+    output:
+        "resources/tiles/{city}/{model}.parquet",
+    wildcard_constraints:
+        model=one_of(TILES),
+    params:
+        city_config=lambda wildcards: city_file(config, wildcards.city),
+        preset=config["preset"],
+        seed=config["seed"],
+    log:
+        "logs/{city}/tiles_{model}.log",
+    benchmark:
+        "benchmarks/{city}/tiles_{model}.tsv"
+    threads: 1
+    resources:
+        mem_mb=align_mem_mb_tiles,
+        runtime=15,
+    conda:
+        URBANEO_ENV
+    shell:
+        "urbaneo tiles --city {params.city_config} --model {wildcards.model} --preset {params.preset}"
+        " --seed {params.seed} --aligned {input} --out {output} > {log} 2>&1"
+
+
+rule preview:
+    input:
+        "resources/align/{city}/{source}.zarr",
+    output:
+        report(
+            "results/{run}/{city}/inputs/{source}.png",
+            caption="../report/preview.rst",
+            category="Inputs",
+            subcategory="{city}",
+            labels={"city": "{city}", "source": "{source}"},
+        ),
+    wildcard_constraints:
+        source=one_of(PREVIEWED),
+    params:
+        city_config=lambda wildcards: city_file(config, wildcards.city),
+    log:
+        "logs/{city}/preview_{source}_{run}.log",
+    benchmark:
+        "benchmarks/{city}/preview_{source}_{run}.tsv"
+    threads: 1
+    resources:
+        mem_mb=align_mem_mb,
+        runtime=10,
+    conda:
+        URBANEO_ENV
+    shell:
+        "urbaneo preview --city {params.city_config} --source {wildcards.source} --aligned {input}"
+        " --out {output} > {log} 2>&1"

@@ -8,6 +8,7 @@ import sys
 
 from urbaneo.config import (
     PRODUCT_INPUTS,
+    missing_inputs,
     aoi_bounds,
     check_inputs,
     city_file,
@@ -18,6 +19,8 @@ from urbaneo.config import (
 from urbaneo.align import ALIGNERS
 from urbaneo.errors import InputError
 from urbaneo.inspect import READERS
+from urbaneo.presets import TILES
+from urbaneo.previews import PREVIEWS
 from urbaneo.inventory import input_files
 
 # Jobs call the `urbaneo` CLI installed beside the Python running Snakemake, so
@@ -27,6 +30,7 @@ os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.g
 
 INGESTED = sorted(READERS)  # every input key has a reader
 ALIGNED = sorted(ALIGNERS)  # the gridded ones (the species table is used as a table)
+PREVIEWED = sorted(PREVIEWS)
 
 # Software of every rule: the urbaneo package (used with --sdm conda).
 URBANEO_ENV = "../../envs/urbaneo.yaml"
@@ -92,11 +96,27 @@ def align_outputs(wildcards=None):
     return [f"resources/align/{name}/{source}.zarr" for name in CITIES for source in city_sources(name, ALIGNED)]
 
 
+def tiles_outputs(wildcards=None):
+    """One tile index per city and model whose product the city has every input for."""
+    return [f"resources/tiles/{name}/{model}.parquet" for name in CITIES for model in TILES
+            if not missing_inputs(CITIES[name], model)]
+
+
+def preview_outputs(wildcards=None):
+    return [f"results/{config['run']}/{name}/inputs/{source}.png" for name in CITIES
+            for source in city_sources(name, PREVIEWED)]
+
+
 def city_megapixels(name):
     """Size of a city's 30 m base grid, for memory requests that grow with the city."""
     lon0, lat0, lon1, lat1 = aoi_bounds(CITIES[name])
     km2 = (lon1 - lon0) * 111.32 * math.cos(math.radians((lat0 + lat1) / 2)) * (lat1 - lat0) * 110.57
     return km2 / 0.0009 / 1e6
+
+
+def align_mem_mb_tiles(wildcards):
+    # the valid-data mask of the model's grid; VHR (lcz) is the big one
+    return int(1000 + (1500 if wildcards.model == "lcz" else 100) * city_megapixels(wildcards.city))
 
 
 def align_mem_mb(wildcards):

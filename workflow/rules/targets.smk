@@ -10,6 +10,7 @@ rule ingest:
 rule align:
     input:
         align_outputs,
+        tiles_outputs,
 
 
 # Stages not wired yet: they check that each city has what the product needs,

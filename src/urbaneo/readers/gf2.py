@@ -24,7 +24,7 @@ import numpy as np
 
 from urbaneo.errors import InputError
 from urbaneo.grid import Grid, to_dataarray, utm_epsg, warp_to_grid
-from urbaneo.synth.landsat import earth_sun_distance
+from urbaneo.sun import earth_sun_distance
 
 BANDS = ("blue", "green", "red", "nir")  # the order of the returned band coordinate
 UNITS = ("reflectance", "radiance", "dn")

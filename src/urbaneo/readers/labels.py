@@ -23,7 +23,6 @@ import re
 import warnings
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
 
@@ -63,19 +62,6 @@ VECTOR_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp", ".fgb", ".parquet")
 
 
 # --- small raster helpers ------------------------------------------------------------------------
-@dataclass(frozen=True)
-class WktGrid(Grid):
-    """A :class:`Grid` on a CRS without EPSG code (the MODIS sinusoidal one): ``crs`` is its WKT."""
-
-    wkt: str = ""
-
-    @property
-    def crs(self) -> str:
-        return self.wkt
-
-    def with_res(self, res: float) -> "WktGrid":
-        g = super().with_res(res)
-        return WktGrid(0, g.xmin, g.ymax, g.res, g.width, g.height, wkt=self.wkt)
 
 
 def _open(path) -> rasterio.DatasetReader:
@@ -413,13 +399,13 @@ def _native_grid(files: list[Path], aoi=None) -> Grid:
         xmin, ymax, xmax, ymin = xmin + col0 * res, ymax - row0 * res, xmin + col1 * res, ymax - row1 * res
     shape = dict(xmin=xmin, ymax=ymax, res=res, width=round((xmax - xmin) / res), height=round((ymax - ymin) / res))
     epsg = crs.to_epsg()
-    return Grid(epsg, **shape) if epsg else WktGrid(0, **shape, wkt=crs.to_wkt())
+    return Grid(epsg, **shape) if epsg else Grid(0, **shape, wkt=crs.to_wkt())
 
 
 def reference_grid(paths, aoi: tuple[float, float, float, float] | None = None) -> Grid:
     """The NPP reference's own grid (MODIS sinusoidal 463.3 m for MOD17), cropped to a lon/lat ``aoi`` if given.
 
-    Evaluation happens on this grid. Its CRS has no EPSG code, so it is a :class:`WktGrid`.
+    Evaluation happens on this grid. Its CRS has no EPSG code, so the grid carries its WKT.
     """
     return _native_grid(_npp_files(paths), aoi)
 

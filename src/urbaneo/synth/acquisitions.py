@@ -14,7 +14,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..seasons import season_of
-from .sun import local_solar_time_utc, sun_position
+from ..sun import local_solar_time_utc, sun_position
 from .world import ROOF, ROOF_TYPES, World, _unit_noise
 from .spectra import ROOFS, cover_spectra
 

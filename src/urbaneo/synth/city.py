@@ -43,11 +43,11 @@ WRS_PATH, WRS_ROW = 120, 38  # Nanjing's WRS-2 path/row; one date also comes fro
 
 
 def synth_city(out_dir: str | Path, *, seed: int = 0, profile: str = "demo", aoi=None, years=None,
-               region_buffer_km: float | None = None, name: str = "demo") -> dict:
+               region_buffer_km: float = 30.0, name: str = "demo") -> dict:
     """Generate every raw input of a synthetic city into ``out_dir`` (atomically); returns the manifest."""
     aoi = tuple(aoi or DEMO_AOI)
     years = list(years or DEMO_YEARS)
-    region_buffer_km = float(region_buffer_km if region_buffer_km is not None else (30.0 if profile == "demo" else 12.0))
+    region_buffer_km = float(region_buffer_km)
     southern = (aoi[1] + aoi[3]) / 2 < 0
     steps = ["world", "landsat", "gf2", "viirs", "urban_labels", "osm", "stations", "npp_reference", "tables"]
     with atomic_dir(out_dir) as tmp, tqdm(total=len(steps), desc=f"synth-city {name}", unit="step") as bar:

@@ -22,6 +22,7 @@ from rasterio.crs import CRS
 
 from urbaneo.atomic import atomic_dir
 from urbaneo.readers.landsat import QA_FILL, QA_PIXEL_FILL_VALUE
+from urbaneo.sun import earth_sun_distance
 
 # The demo writes blue, green, red and NIR only, so the MTL lists only these bands; the other
 # OLI/TIRS bands (coastal, SWIR, pan, cirrus, thermal) and their groups are absent.
@@ -52,18 +53,6 @@ def l1_product_id(*, spacecraft: str = "LC08", wrs_path: int, wrs_row: int,
     if processed < acquired:
         raise ValueError(f"processed {processed} is before acquired {acquired}")
     return f"{spacecraft}_L1TP_{wrs_path:03d}{wrs_row:03d}_{acquired:%Y%m%d}_{processed:%Y%m%d}_02_T1"
-
-
-def earth_sun_distance(when: dt.datetime | dt.date) -> float:
-    """Earth-Sun distance in AU (Astronomical Almanac low-precision formula).
-
-    Agrees with EARTH_SUN_DISTANCE of the real MTLs in shared/data/real to within 6e-5 AU.
-    """
-    if not isinstance(when, dt.datetime):
-        when = dt.datetime.combine(when, dt.time(12))
-    days = (when.replace(tzinfo=None) - dt.datetime(2000, 1, 1, 12)).total_seconds() / 86400.0
-    g = math.radians(357.529 + 0.98560028 * days)  # mean anomaly of the Sun
-    return 1.00014 - 0.01671 * math.cos(g) - 0.00014 * math.cos(2 * g)
 
 
 def _q(text: str) -> str:

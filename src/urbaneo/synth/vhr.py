@@ -26,9 +26,8 @@ from scipy import ndimage
 from ..atomic import atomic_path
 from ..grid import Grid
 from .acquisitions import PATH_RADIANCE
-from .landsat import earth_sun_distance
 from .spectra import surface_reflectance
-from .sun import local_solar_time_utc, sun_position
+from ..sun import earth_sun_distance, local_solar_time_utc, sun_position
 from .world import TREE, World
 
 BAND_NAMES = ("B1 blue 450-520 nm", "B2 green 520-590 nm", "B3 red 630-690 nm", "B4 NIR 770-890 nm")
