@@ -59,7 +59,8 @@ run: venv
 	@$(BIN)/python -c 'import yaml; c = yaml.safe_load(open("config/config.yaml")) or {}; \
 	  print("Outputs:"); \
 	  print("  raw inputs  resources/raw/<city>/ (generated cities), resources/ingest/<city>/inventory.json"); \
-	  print("  products    results/%s/<city>/<product>/" % c.get("run", "demo")); \
+	  print("  aligned     resources/align/<city>/<source>.zarr, resources/tiles/<city>/<model>.parquet"); \
+	  print("  published   results/%s/catalog.json (STAC), results/%s/<city>/inputs/*.png, results/%s/<city>/<product>/" % ((c.get("run", "demo"),) * 3)); \
 	  print("  logs        logs/<city>/, benchmarks/<city>/")'
 
 lint: venv

@@ -224,6 +224,16 @@ def test_all_on_tiny_generated_city(wf):
     assert open_aligned(wf / "resources/align/tiny/landsat.zarr", "base").sizes["time"] >= 6
     for model in ("npp", "lcz", "urban", "vegplan"):
         assert (wf / f"resources/tiles/tiny/{model}.parquet").is_file(), model
+    # published: previews of the aligned inputs, raw inputs in a STAC catalog that validates offline,
+    # and the run's resolved config
+    from urbaneo.artifacts.stac import validate_catalog
+
+    for source in ("landsat", "gf2", "viirs", "lcz_labels", "urban_labels", "osm"):
+        assert (wf / f"results/demo/tiny/inputs/{source}.png").read_bytes()[:4] == b"\x89PNG", source
+    assert validate_catalog(wf / "results/demo/catalog.json") == []
+    assert len(json.loads((wf / "results/demo/tiny/inputs/items.json").read_text())) == len(TINY_KEYS)
+    snapshot = yaml.safe_load((wf / "results/demo/config.yaml").read_text())
+    assert snapshot["config"]["cities"] == ["tiny"] and snapshot["cities"]["tiny"]["region_buffer_km"] == 12
 
     again = snakemake(wf, "-n", "all", "--config", "cities=[tiny]")
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
