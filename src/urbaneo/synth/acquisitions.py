@@ -40,7 +40,7 @@ def plan(world: World, rng: np.random.Generator, southern: bool = False) -> list
     lat = (world.aoi[1] + world.aoi[3]) / 2
     out = []
     for year in world.years:
-        for season, (month, day) in MID_SEASON.items():
+        for month, day in MID_SEASON.values():
             target = dt.date(year, month, day)
             cycles = round((target - CYCLE_ANCHOR).days / 16)
             date = CYCLE_ANCHOR + dt.timedelta(days=16 * cycles)

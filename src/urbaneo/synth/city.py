@@ -49,34 +49,40 @@ def synth_city(out_dir: str | Path, *, seed: int = 0, profile: str = "demo", aoi
     years = list(years or DEMO_YEARS)
     region_buffer_km = float(region_buffer_km)
     southern = (aoi[1] + aoi[3]) / 2 < 0
-    steps = ["world", "landsat", "gf2", "viirs", "urban_labels", "osm", "stations", "npp_reference", "tables"]
-    with atomic_dir(out_dir) as tmp, tqdm(total=len(steps), desc=f"synth-city {name}", unit="step") as bar:
+    with atomic_dir(out_dir) as tmp, tqdm(total=9, desc=f"synth-city {name}", unit="step") as bar:
+        bar.set_postfix_str("world")
         world = build_world(aoi, years, seed=seed, profile=profile, region_buffer_km=region_buffer_km)
         covers = [world.land_cover(k) for k in range(len(years))]
-        bar.update()
         factor = int(round(30.0 / world.grid.res))
         fractions = [acquisitions.cover_fractions(c, r, factor) for c, _, r in covers]
         impervious = [impervious_fraction(c, factor) for c, _, _ in covers]
 
-        rng = lambda stream: np.random.default_rng([seed, stream])  # noqa: E731 - one stream per input
-        written = {}
+        def rng(stream: int) -> np.random.Generator:  # one independent stream per input
+            return np.random.default_rng([seed, stream])
 
-        def step(key, make):
-            bar.set_postfix_str(key)
-            written[key] = make()
+        def step(name: str) -> None:
             bar.update()
+            bar.set_postfix_str(name)
 
-        step("landsat", lambda: _write_landsat(tmp / "landsat", world, fractions, southern, rng(2)))
-        step("gf2", lambda: [_write_gf2(tmp / "gf2", world, rng(4))])
-        step("viirs", lambda: _write_viirs(tmp / "viirs", world, rng(5)))
+        step("landsat")
+        written = {"landsat": _write_landsat(tmp / "landsat", world, fractions, southern, rng(2))}
+        step("gf2")
+        written["gf2"] = [_write_gf2(tmp / "gf2", world, rng(4))]
+        step("viirs")
+        written["viirs"] = _write_viirs(tmp / "viirs", world, rng(5))
+        step("labels")
         written["lcz_labels"] = _write_lcz(tmp / "labels", world)
-        step("urban_labels", lambda: _write_urban(tmp / "labels", world, impervious))
-        step("osm", lambda: [_write_osm(tmp / "osm" / f"{name}.osm.pbf", world)])
+        written["urban_labels"] = _write_urban(tmp / "labels", world, impervious)
+        step("osm")
+        written["osm"] = [_write_osm(tmp / "osm" / f"{name}.osm.pbf", world)]
+        step("stations, par")
         dates = pd.date_range(f"{years[0]}-01-01", f"{years[-1]}-12-31", freq="D")
-        weather = climate.regional_weather(dates, rng(6))
-        step("stations", lambda: _write_climate(tmp, world, dates, weather, region_buffer_km, rng(7), written))
-        step("npp_reference", lambda: _write_npp_reference(tmp / "npp_reference", world, fractions, dates,
-                                                           weather, southern, rng(8)))
+        weather = climate.regional_weather(dates, rng(6))  # stations, PAR and the NPP reference share it
+        written["stations"], written["par"] = _write_climate(tmp, world, dates, weather, region_buffer_km, rng(7))
+        step("npp_reference")
+        written["npp_reference"] = _write_npp_reference(tmp / "npp_reference", world, fractions, dates, weather,
+                                                        southern, rng(8))
+        step("tables")
         written["soil"] = [formats.write_soil(tmp / "tables" / "soil.csv", formats.soil_samples(
             aoi, rng(9), spacing_m=world.profile.soil_spacing_m, built_fraction=_built_at(world)))]
         written["species"] = [formats.write_species(tmp / "tables" / "species.csv", rng(10))]
@@ -84,8 +90,6 @@ def synth_city(out_dir: str | Path, *, seed: int = 0, profile: str = "demo", aoi
         written["population"] = [formats.write_population(tmp / "population" / f"population_{years[-1]}.tif",
                                                           counts, pop_grid.transform, pop_grid.epsg)]
         bar.update()
-
-        written["stations"] = [tmp / "stations"]
         manifest = {
             "name": name, "seed": seed, "profile": profile, "aoi": list(aoi), "years": years,
             "region_buffer_km": region_buffer_km, "crs": world.grid.crs,
@@ -158,8 +162,8 @@ def _built_at(world: World):
     return built
 
 
-def _write_climate(root: Path, world: World, dates, weather, region_buffer_km: float, rng: np.random.Generator,
-                   written: dict) -> list[Path]:
+def _write_climate(root: Path, world: World, dates, weather, region_buffer_km: float,
+                   rng: np.random.Generator) -> tuple[list[Path], list[Path]]:
     """Hourly station series (stations/) and the daily PAR grid (par/) from one regional weather."""
     stations = climate.station_network(world.aoi, rng, n=world.profile.n_stations,
                                        region_buffer_km=region_buffer_km)
@@ -171,8 +175,7 @@ def _write_climate(root: Path, world: World, dates, weather, region_buffer_km: f
     half = max(world.aoi[2] - world.aoi[0], world.aoi[3] - world.aoi[1]) / 2 + region_buffer_km / 111.0
     lons, lats = climate.par_grid(lon, lat, half_width_deg=half, res_deg=0.05)
     par = climate.par_field(lons, lats, dates, rng, weather=weather)
-    written["par"] = [formats.write_par_netcdf(root / "par" / "par_daily.nc", par)]
-    return [root / "stations"]
+    return [root / "stations"], [formats.write_par_netcdf(root / "par" / "par_daily.nc", par)]
 
 
 BIOME = {TREE: "DBF", SHRUB: "CSH", GRASS: "GRS", CROP: "CRO"}  # MOD17 biome of each vegetation cover

@@ -321,7 +321,7 @@ def _add_roads(world: World, rng: np.random.Generator, city_m: float) -> None:
     cx, cy = (xmin + xmax) / 2, (ymin + ymax) / 2
     ring = shapely.Point(cx, cy).buffer(0.36 * city_m, quad_segs=16).exterior
     lines.append((shapely.LineString(ring.coords), "motorway", 0))
-    arterial = [shapely.buffer(l, ROAD_WIDTH[hw] / 2 + 4) for l, hw, _ in lines]
+    arterial = [shapely.buffer(line, ROAD_WIDTH[hw] / 2 + 4) for line, hw, _ in lines]
 
     for i, cell in enumerate(world.districts):
         zones = world.district_lcz[i]
@@ -411,7 +411,9 @@ def _add_buildings(world: World, rng: np.random.Generator) -> None:
         roofs.append(rng.choice(len(ROOF_TYPES), size=k, p=ROOF_MIX[code]))
         year0.append(np.full(k, first))
         zone.append(np.full(k, code))
-    cat = (lambda parts, dtype: np.concatenate(parts).astype(dtype) if parts else np.empty(0, dtype))
+    def cat(parts, dtype):
+        return np.concatenate(parts).astype(dtype) if parts else np.empty(0, dtype)
+
     heights_ = cat(heights, np.float32)
     world.buildings = {
         "geom": cat(geoms, object),
