@@ -23,12 +23,12 @@ from pathlib import Path
 import numpy as np
 
 from urbaneo.errors import InputError
+from urbaneo.readers._stats import RunningStats, strips
 from urbaneo.grid import Grid, to_dataarray, utm_epsg, warp_to_grid
 from urbaneo.sun import earth_sun_distance
 
 BANDS = ("blue", "green", "red", "nir")  # the order of the returned band coordinate
 UNITS = ("reflectance", "radiance", "dn")
-_STRIP_ROWS = 512  # describe() accumulates statistics strip by strip: memory bounded for full scenes
 
 
 @contextmanager
@@ -247,7 +247,6 @@ def describe(path: str | PathLike) -> dict:
     """Facts about a 4-band VHR image for ``urbaneo inspect --json``; DN statistics over non-nodata pixels."""
     import rasterio
     from rasterio.warp import transform_bounds
-    from rasterio.windows import Window
 
     path = Path(path)
     with _open(path) as src:
@@ -261,22 +260,14 @@ def describe(path: str | PathLike) -> dict:
         else:
             crs, bounds, res = src.crs.to_string(), list(src.bounds), list(src.res)
             lon0, lat0, lon1, lat1 = transform_bounds(src.crs, "EPSG:4326", *src.bounds, densify_pts=21)
-        stats = np.zeros((4, 4))  # per band: min, max, sum, count
-        stats[:, 0], stats[:, 1] = np.inf, -np.inf
+        stats = [RunningStats() for _ in range(src.count)]
         try:
-            for row in range(0, src.height, _STRIP_ROWS):
-                dn = src.read(window=Window(0, row, src.width, min(_STRIP_ROWS, src.height - row)), masked=True)
-                for i, band in enumerate(dn):
-                    values = band.compressed()
-                    if values.size:
-                        stats[i] += (0, 0, values.sum(dtype=np.float64), values.size)
-                        stats[i, 0], stats[i, 1] = min(stats[i, 0], values.min()), max(stats[i, 1], values.max())
+            for window in strips(src.height, src.width):
+                for band, acc in zip(src.read(window=window, masked=True), stats):
+                    acc.add(band.compressed())
         except rasterio.errors.RasterioError as err:
             raise InputError(path, f"cannot be read as a raster ({err})") from None
-        bands = [{"band": i + 1, "description": src.descriptions[i],
-                  "min": float(s[0]) if s[3] else None, "mean": float(s[2] / s[3]) if s[3] else None,
-                  "max": float(s[1]) if s[3] else None, "valid_pixels": int(s[3])}
-                 for i, s in enumerate(stats)]
+        bands = [{"band": i + 1, "description": src.descriptions[i], **acc.as_dict()} for i, acc in enumerate(stats)]
         dtype, nodata, shape = src.dtypes[0], src.nodata, src.shape
     acquired = facts.get("acquired")
     return {

@@ -702,7 +702,6 @@ def read_landsat(paths, grid: Grid, bands=DEFAULT_BANDS, southern: bool = False,
 # describe: what `urbaneo inspect` prints for a Landsat scene
 # --------------------------------------------------------------------------------------------
 
-_STRIP_ROWS = 512  # statistics are accumulated strip by strip: memory bounded for full scenes
 
 
 def _scene_of(path) -> Scene:
@@ -720,12 +719,13 @@ def describe(path) -> dict:
     """
     import rasterio
     from rasterio.warp import transform_bounds
-    from rasterio.windows import Window
+
+    from urbaneo.readers._stats import RunningStats, strips
 
     scene = _scene_of(path)
     mtl = read_mtl(scene.mtl)
     constants = {name: _calibration(scene, mtl, name) for name in scene.bands}
-    stats = {name: [math.inf, -math.inf, 0.0, 0] for name in scene.bands}  # min, max, sum, count
+    stats = {name: RunningStats() for name in scene.bands}
     nonfill = cloudy = 0
     with ExitStack() as stack:
         qa = stack.enter_context(_raster(scene.qa))
@@ -736,8 +736,7 @@ def describe(path) -> dict:
                                                     f"is {qa.shape[0]}x{qa.shape[1]}")
         current = scene.qa
         try:
-            for row in range(0, qa.height, _STRIP_ROWS):
-                window = Window(0, row, qa.width, min(_STRIP_ROWS, qa.height - row))
+            for window in strips(qa.height, qa.width):
                 current = scene.qa
                 masks = _decode(scene, qa.read(1, window=window))
                 valid = ~masks["fill"]
@@ -747,11 +746,8 @@ def describe(path) -> dict:
                     current = scene.bands[name]
                     dn = src.read(1, window=window)
                     ok = valid & (dn != 0)
-                    if ok.any():
-                        gain, offset = constants[name]
-                        rho = dn[ok] * gain + offset  # float64
-                        s = stats[name]
-                        s[:] = min(s[0], rho.min()), max(s[1], rho.max()), s[2] + rho.sum(), s[3] + rho.size
+                    gain, offset = constants[name]
+                    stats[name].add(dn[ok] * gain + offset)  # float64
         except rasterio.errors.RasterioError as err:
             # GDAL's own reason (e.g. "TIFFReadEncodedTile() failed") is the chained cause
             reason = err.__cause__ or err
@@ -790,13 +786,12 @@ def describe(path) -> dict:
         "cloud_fraction": round(cloudy / nonfill, 6),
         "bands": {
             name: {"band": f"{prefix}B{numbers[name]}", "file": scene.bands[name].name,
-                   "min": _round(s[0]), "mean": _round(s[2] / s[3] if s[3] else math.nan), "max": _round(s[1]),
-                   "valid_pixels": s[3]}
-            for name, s in stats.items()
+                   **{k: (_round(v) if k != "valid_pixels" else v) for k, v in acc.as_dict().items()}}
+            for name, acc in stats.items()
         },
     }
 
 
 def _round(value: float):
     """JSON has no NaN/inf: a band without valid pixels reports null."""
-    return round(float(value), 6) if math.isfinite(value) else None
+    return round(float(value), 6) if value is not None and math.isfinite(value) else None

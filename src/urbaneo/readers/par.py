@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from urbaneo.errors import InputError
+from urbaneo.readers._stats import RunningStats
 from urbaneo.grid import Grid, to_dataarray, warp_to_grid
 
 UNITS = "MJ m-2 d-1"
@@ -671,13 +672,11 @@ def describe(path) -> dict:
     except InputError:
         factor, stats_units = 1.0, src.units
     full = Window(0, 0, src.geo.width, src.geo.height)
-    lo, hi, total, count = math.inf, -math.inf, 0.0, 0
+    stats = RunningStats()
     for i in range(0, len(src.dates), _CHUNK_DAYS):
         v = src.read(full, np.arange(i, min(i + _CHUNK_DAYS, len(src.dates))))
-        v = v[~np.isnan(v)].astype("f8") * factor
-        if v.size:
-            lo, hi, total, count = min(lo, v.min()), max(hi, v.max()), total + v.sum(), count + v.size
-    if count == 0:
+        stats.add(v[~np.isnan(v)].astype("f8") * factor)
+    if stats.count == 0:
         raise InputError(path, "PAR is all missing (NaN/fill)")
     bounds = src.geo.bounds
     lonlat = transform_bounds(src.geo.crs, "EPSG:4326", *bounds, densify_pts=21)
@@ -696,6 +695,7 @@ def describe(path) -> dict:
         "time_end": src.dates.max().date().isoformat(),
         "days": len(src.dates),
         "stats_units": stats_units,
-        "stats": {"min": round(float(lo), 6), "mean": round(total / count, 6), "max": round(float(hi), 6),
-                  "valid_fraction": round(count / (len(src.dates) * src.geo.width * src.geo.height), 6)},
+        "stats": {"min": round(stats.low, 6), "mean": round(stats.total / stats.count, 6),
+                  "max": round(stats.high, 6),
+                  "valid_fraction": round(stats.count / (len(src.dates) * src.geo.width * src.geo.height), 6)},
     }

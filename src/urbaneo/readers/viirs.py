@@ -35,13 +35,13 @@ import numpy as np
 
 from urbaneo.errors import InputError
 from urbaneo.grid import Grid, to_dataarray, warp_to_grid
+from urbaneo.readers._stats import RunningStats, strips
 
 UNITS = "nW cm-2 sr-1"
 SATURATION = 1000.0
 OUTLIER_FACTOR = 5.0
 OUTLIER_FLOOR = 20.0  # nW cm-2 sr-1: a lit town centre, well above rural background (< 1)
 _STACK_VALUES = 16_000_000  # values of a monthly stack held at once (128 MB as float64)
-_STRIP_ROWS = 512
 
 # the first 19xx/20xx in a name, alone or opening a yyyymm(dd) date: VNL_v21_npp_2020_...,
 # SVDNB_npp_20160101-20160131_..., VIIRS_2016_01.tif
@@ -329,25 +329,19 @@ def read_viirs_native(paths, *, year: int | None = None, percentile: float = 70,
 
 def describe(path: str | PathLike) -> dict:
     """Facts about one VIIRS composite for ``urbaneo inspect --json``; statistics over all valid pixels."""
-    from rasterio.windows import Window
-
     path = Path(path)
     if path.is_dir():
         raise InputError(path, "is a folder; describe one VIIRS composite file")
-    total, count, negative, low, high = 0.0, 0, 0, math.inf, -math.inf
+    stats, negative = RunningStats(), 0
     with _open(path) as src:
-        for row in range(0, src.height, _STRIP_ROWS):
-            values = _read_one(src, path, Window(0, row, src.width, min(_STRIP_ROWS, src.height - row)))
+        for window in strips(src.height, src.width):
+            values = _read_one(src, path, window)
             values = values[np.isfinite(values)]
-            if values.size:
-                total, count = total + float(values.sum()), count + values.size
-                negative += int((values < 0).sum())
-                low, high = min(low, float(values.min())), max(high, float(values.max()))
+            stats.add(values)
+            negative += int((values < 0).sum())
         facts = {"kind": "viirs", "path": str(path), "crs": src.crs.to_string(), "bounds": list(src.bounds),
                  "resolution": list(src.res), "shape": list(src.shape), "dtype": src.dtypes[0],
                  "nodata": src.nodata, "units": src.tags().get("UNITS", UNITS)}
     year = year_of(path)
     return {**facts, "year": year, "period": period_of(path),
-            "stats": {"min": low if count else None, "max": high if count else None,
-                      "mean": total / count if count else None,
-                      "share_negative": negative / count if count else None, "valid_pixels": count}}
+            "stats": {**stats.as_dict(), "share_negative": negative / stats.count if stats.count else None}}

@@ -1,0 +1,1 @@
+"""Neural network models of the products (segmentation networks in `fcn`)."""
