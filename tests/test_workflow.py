@@ -197,12 +197,22 @@ def test_synth_city_cli_passes_the_city(tmp_path, monkeypatch, capsys):
 
 # --- end to end ----------------------------------------------------------------------------------
 
-@pytest.mark.integration
-@pytest.mark.skipif(not hasattr(urbaneo.synth, "synth_city"),
-                    reason="urbaneo.synth.synth_city (the city generator) has not landed yet")
-def test_all_on_tiny_generated_city(wf):
-    proc = snakemake(wf, "--cores", "2", "--show-failed-logs", "all", "--config", "cities=[tiny]", timeout=1200)
+def run_all_on_tiny(root: Path) -> Path:
+    copy_workflow(root)
+    proc = snakemake(root, "--cores", "2", "--show-failed-logs", "all", "--config", "cities=[tiny]", timeout=1200)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    return root
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> Path:
+    """`snakemake all` on the tiny generated city, once for the tests below."""
+    return run_all_on_tiny(tmp_path_factory.mktemp("run1") / "wf")
+
+
+@pytest.mark.integration
+def test_all_on_tiny_generated_city(tiny_run):
+    wf = tiny_run
     assert (wf / "resources/raw/tiny/manifest.json").is_file()
     inventory = json.loads((wf / "resources/ingest/tiny/inventory.json").read_text())
     assert set(inventory["inputs"]) == TINY_KEYS
@@ -237,3 +247,17 @@ def test_all_on_tiny_generated_city(wf):
 
     again = snakemake(wf, "-n", "all", "--config", "cities=[tiny]")
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
+
+
+def _digests(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file() and not p.name.startswith(".")}
+
+
+@pytest.mark.integration
+def test_same_city_twice_gives_byte_identical_outputs(tiny_run, tmp_path):
+    """Reproducibility: a second run in another folder writes the same bytes (inputs, tiles, published)."""
+    again = run_all_on_tiny(tmp_path / "wf")
+    for folder in ("resources/raw/tiny", "resources/tiles/tiny", "results/demo"):
+        first, second = _digests(tiny_run / folder), _digests(again / folder)
+        assert first and first == second, folder
