@@ -204,6 +204,8 @@ def fit(
         raise ValueError(f"scheduler_interval must be 'epoch' or 'batch', not {scheduler_interval!r}")
     dev = device()
     seed_everything(seed)
+    if dev.type == "cpu":
+        torch.set_flush_denormal(True)  # late Adam steps crawl on CPU with denormal floats
     model.to(dev)
     history: dict = {"epoch": [], "train_loss": [], "val_loss": []}
     start = 0
