@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from urbaneo.errors import InputError
-from urbaneo.readers._stats import RunningStats, strips
+from urbaneo.readers._common import RunningStats, strips
 from urbaneo.grid import Grid, to_dataarray, utm_epsg, warp_to_grid
 from urbaneo.sun import earth_sun_distance
 

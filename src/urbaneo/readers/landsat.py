@@ -16,7 +16,7 @@ import math
 import re
 import warnings
 from collections.abc import Mapping
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from urbaneo.errors import InputError
+from urbaneo.readers._common import RunningStats, open_raster, strips
 from urbaneo.grid import Grid, to_dataarray, warp_to_grid
 from urbaneo.seasons import season_index, season_of
 
@@ -533,21 +534,6 @@ class SceneSkipped(UserWarning):
     """A scene left out of a stack (too little usable area over the grid, or outside it)."""
 
 
-@contextmanager
-def _raster(path: Path):
-    """Open a GeoTIFF; unreadable (truncated, corrupt, not a raster) -> InputError naming it."""
-    import rasterio
-
-    try:
-        src = rasterio.open(path)
-    except rasterio.errors.RasterioError as err:
-        raise InputError(path, f"cannot be read as a GeoTIFF ({err})") from None
-    with src:
-        if src.crs is None:
-            raise InputError(path, "raster has no CRS (georeferencing is missing)")
-        yield src
-
-
 def _calibration(scene: Scene, mtl: Mapping, name: str) -> tuple[float, float]:
     """(gain, offset) so that reflectance = gain * DN + offset (TOA with the sun correction, or SR)."""
     n = sensor_bands(scene.spacecraft)[name]
@@ -595,7 +581,7 @@ def read_scene(scene: Scene, grid: Grid, bands=DEFAULT_BANDS, southern: bool = F
     mtl = read_mtl(scene.mtl)
     constants = [_calibration(scene, mtl, name) for name in bands]  # bad MTL fails before any raster read
 
-    with _raster(scene.qa) as src:
+    with open_raster(scene.qa) as src:
         # QA fill is the value 1 (bit 0 only); outside the scene is fill too
         qa = warp_to_grid(src, grid, resampling="nearest", src_nodata=QA_PIXEL_FILL_VALUE,
                           dst_nodata=QA_PIXEL_FILL_VALUE, dtype="uint16")[0]
@@ -604,7 +590,7 @@ def read_scene(scene: Scene, grid: Grid, bands=DEFAULT_BANDS, southern: bool = F
 
     reflectance = np.empty((len(bands), *grid.shape), np.float32)
     for i, (name, (gain, offset)) in enumerate(zip(bands, constants)):
-        with _raster(scene.bands[name]) as src:
+        with open_raster(scene.bands[name]) as src:
             dn = warp_to_grid(src, grid, resampling="bilinear", src_nodata=0)[0]  # DN 0 is fill in every band
         # calibration is linear, so calibrating the interpolated DN equals interpolating reflectance
         reflectance[i] = dn * np.float32(gain) + np.float32(offset)
@@ -627,7 +613,7 @@ def read_scene(scene: Scene, grid: Grid, bands=DEFAULT_BANDS, southern: bool = F
 def _overlaps(scene: Scene, grid: Grid) -> bool:
     from rasterio.warp import transform_bounds
 
-    with _raster(scene.qa) as src:
+    with open_raster(scene.qa) as src:
         x0, y0, x1, y1 = transform_bounds(src.crs, grid.crs, *src.bounds, densify_pts=21)
     gx0, gy0, gx1, gy1 = grid.bounds
     return x1 > gx0 and x0 < gx1 and y1 > gy0 and y0 < gy1
@@ -720,7 +706,6 @@ def describe(path) -> dict:
     import rasterio
     from rasterio.warp import transform_bounds
 
-    from urbaneo.readers._stats import RunningStats, strips
 
     scene = _scene_of(path)
     mtl = read_mtl(scene.mtl)
@@ -728,8 +713,8 @@ def describe(path) -> dict:
     stats = {name: RunningStats() for name in scene.bands}
     nonfill = cloudy = 0
     with ExitStack() as stack:
-        qa = stack.enter_context(_raster(scene.qa))
-        srcs = {name: stack.enter_context(_raster(file)) for name, file in scene.bands.items()}
+        qa = stack.enter_context(open_raster(scene.qa))
+        srcs = {name: stack.enter_context(open_raster(file)) for name, file in scene.bands.items()}
         for name, src in srcs.items():
             if src.shape != qa.shape:
                 raise InputError(scene.bands[name], f"is {src.shape[0]}x{src.shape[1]} pixels but the QA band "

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from urbaneo.errors import InputError
-from urbaneo.readers._stats import RunningStats
+from urbaneo.readers._common import RunningStats
 from urbaneo.grid import Grid, to_dataarray, warp_to_grid
 
 UNITS = "MJ m-2 d-1"

@@ -35,7 +35,7 @@ import numpy as np
 
 from urbaneo.errors import InputError
 from urbaneo.grid import Grid, to_dataarray, warp_to_grid
-from urbaneo.readers._stats import RunningStats, strips
+from urbaneo.readers._common import RunningStats, open_raster, strips
 
 UNITS = "nW cm-2 sr-1"
 SATURATION = 1000.0
@@ -117,16 +117,8 @@ def _select(files: list[Path], year: int | None) -> list[Path]:
 @contextmanager
 def _open(path: Path):
     """Open one single-band composite (gzip-compressed ones as EOG ships them too); bad -> InputError."""
-    import rasterio
-
-    name = f"/vsigzip/{path}" if path.name.lower().endswith(".gz") else path
-    try:
-        src = rasterio.open(name)
-    except rasterio.errors.RasterioError as err:
-        raise InputError(path, f"cannot be read as a raster ({err})") from None
-    with src:
-        if src.crs is None:
-            raise InputError(path, "raster has no CRS (georeferencing is missing)")
+    name = f"/vsigzip/{path}" if path.name.lower().endswith(".gz") else None
+    with open_raster(path, gdal_name=name) as src:
         if src.count != 1:
             raise InputError(path, f"has {src.count} bands; a single-band VIIRS composite is expected")
         yield src

@@ -21,13 +21,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import rasterio
 import shapely
 from tqdm import tqdm
 
 from .. import lcz
 from ..atomic import atomic_dir
-from ..grid import Grid, snapped_grid
+from ..grid import snapped_grid
 from pyproj import Transformer
 from ..readers.landsat import encode_qa_pixel
 from . import acquisitions, climate, formats, mod17, nightlights, vhr
@@ -225,35 +224,16 @@ def _split_acquisition(plan, years):
     return next(a for a in plan if a.date.year == years[-1] and a.season == "summer")
 
 
-def _write_tif(path: Path, data: np.ndarray, grid: Grid, nodata, *, colormap=None, tags=None,
-               description: str | None = None) -> Path:
-    """Plain deterministic GeoTIFF for a raw input (the published products are COGs, written elsewhere)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    profile = dict(driver="GTiff", width=grid.width, height=grid.height, count=1, dtype=data.dtype.name,
-                   crs=grid.crs, transform=grid.transform, nodata=nodata, compress="deflate",
-                   tiled=max(grid.shape) > 256)
-    if profile["tiled"]:
-        profile.update(blockxsize=256, blockysize=256)
-    with rasterio.open(path, "w", **profile) as dst:
-        dst.write(data, 1)
-        if colormap:
-            dst.write_colormap(1, colormap)
-        if tags:
-            dst.update_tags(**tags)
-        if description:
-            dst.set_band_description(1, description)
-    return path
-
-
 def _write_lcz(folder: Path, world: World) -> list[Path]:
     # whole 100 m cells inside the rendered area (snapped inwards), so every cell has a class
     xmin, ymin, xmax, ymax = world.grid.bounds
     grid100 = snapped_grid(world.grid.epsg, (xmin + 99.999, ymin + 99.999, xmax - 99.999, ymax - 99.999), 100.0)
     out = []
     for k, year in enumerate(world.years):
-        out.append(_write_tif(folder / f"lcz_{year}.tif", world.lcz_map(k, grid100), grid100, 0,
-                              colormap=lcz.colormap(), description="LCZ class (1-17)",
-                              tags={"CODING": "LCZ 1-17 (A-G = 11-17)", "YEAR": str(year)}))
+        out.append(formats.write_geotiff(folder / f"lcz_{year}.tif", world.lcz_map(k, grid100),
+                                         transform=grid100.transform, crs=grid100.crs, nodata=0,
+                                         colormap=lcz.colormap(), description="LCZ class (1-17)",
+                                         tags={"CODING": "LCZ 1-17 (A-G = 11-17)", "YEAR": str(year)}))
     return out
 
 
@@ -262,9 +242,10 @@ def _write_urban(folder: Path, world: World, impervious: list[np.ndarray]) -> li
     for k, year in enumerate(world.years):
         built = region_built_fraction(world, k, impervious[k])
         label = (built >= 0.5).astype(np.uint8)  # FROM-GLC-style impervious/construction land class
-        out.append(_write_tif(folder / f"urban_{year}.tif", label, world.region, 255,
-                              colormap={0: (0, 0, 0, 0), 1: (230, 0, 0, 255)},
-                              description="construction land (1) / other (0)", tags={"YEAR": str(year)}))
+        out.append(formats.write_geotiff(folder / f"urban_{year}.tif", label, transform=world.region.transform,
+                                         crs=world.region.crs, nodata=255,
+                                         colormap={0: (0, 0, 0, 0), 1: (230, 0, 0, 255)},
+                                         description="construction land (1) / other (0)", tags={"YEAR": str(year)}))
     return out
 
 

@@ -65,20 +65,24 @@ def _csv(df: pd.DataFrame) -> str:
     return buf.getvalue()
 
 
-def _write_geotiff(path: Path, data: np.ndarray, *, transform: Affine, crs, nodata, tags: dict,
-                   band_tags: dict | None = None, scale: float | None = None, units: str | None = None,
-                   description: str | None = None) -> None:
-    """Single-band deflate GeoTIFF, tiled 256 x 256 when either side exceeds 256 px; no date tags."""
+def write_geotiff(path: Path, data: np.ndarray, *, transform: Affine, crs, nodata, tags: dict | None = None,
+                  band_tags: dict | None = None, scale: float | None = None, units: str | None = None,
+                  description: str | None = None, colormap: dict | None = None, tiled: bool | None = None) -> Path:
+    """Single-band deflate GeoTIFF of a raw synthetic input, tiled 256 x 256 when ``tiled`` (default:
+    when either side exceeds 256 px), written atomically; GDAL adds no date tag, so equal input gives
+    equal bytes."""
     height, width = data.shape
     profile = dict(driver="GTiff", width=width, height=height, count=1, dtype=data.dtype.name, crs=crs,
                    transform=transform, nodata=nodata, compress="deflate",
                    predictor=3 if data.dtype.kind == "f" else 2)
-    if max(height, width) > 256:
+    if tiled or (tiled is None and max(height, width) > 256):
         profile.update(tiled=True, blockxsize=256, blockysize=256)
     with atomic_path(path) as tmp:
         with rasterio.open(tmp, "w", **profile) as ds:
             ds.write(data, 1)
-            ds.update_tags(**{k: str(v) for k, v in tags.items()})
+            ds.update_tags(**{k: str(v) for k, v in (tags or {}).items()})
+            if colormap:
+                ds.write_colormap(1, colormap)
             if band_tags:
                 ds.update_tags(1, **{k: str(v) for k, v in band_tags.items()})
             if scale is not None:
@@ -88,6 +92,7 @@ def _write_geotiff(path: Path, data: np.ndarray, *, transform: Affine, crs, noda
                 ds.units = (units,)
             if description is not None:
                 ds.set_band_description(1, description)
+    return Path(path)
 
 
 # --- PAR NetCDF --------------------------------------------------------------------------------------
@@ -391,7 +396,7 @@ def write_population(path, counts: np.ndarray, transform: Affine, epsg: int = 43
     if (counts[np.isfinite(counts)] < 0).any():
         raise InputError(path, "population counts must be >= 0")
     data = np.where(np.isfinite(counts), counts, POP_NODATA).astype("f4")
-    _write_geotiff(path, data, transform=transform, crs=CRS.from_epsg(epsg).to_wkt(), nodata=POP_NODATA,
+    write_geotiff(path, data, transform=transform, crs=CRS.from_epsg(epsg).to_wkt(), nodata=POP_NODATA,
                    tags={"source": "urbaneo synthetic demo city", "units": "persons per cell"},
                    units="persons", description="population")
     return path
@@ -460,7 +465,7 @@ def write_npp_reference(directory, npp_8day: Mapping, transform: Affine, crs=MOD
         cx, cy = transform @ (values.shape[1] / 2, values.shape[0] / 2)
         tile = modis_tile(cx, cy)
         path = directory / f"MOD17A2HGF.A{day.year}{doy:03d}.{tile}.061.synthetic_PsnNet.tif"
-        _write_geotiff(
+        write_geotiff(
             path, data, transform=transform, crs=MODIS_SINUSOIDAL, nodata=PSN_FILL,
             tags={"source": "urbaneo synthetic demo city (MOD17-style reference, see urbaneo.synth.mod17)",
                   "product": "MOD17A2HGF-like PsnNet, synthetic", "composite_start": day.isoformat(),

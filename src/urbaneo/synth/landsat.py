@@ -15,7 +15,6 @@ from os import PathLike
 from pathlib import Path
 
 import numpy as np
-import rasterio
 from affine import Affine
 from pyproj import Transformer
 from rasterio.crs import CRS
@@ -23,6 +22,7 @@ from rasterio.crs import CRS
 from urbaneo.atomic import atomic_dir
 from urbaneo.readers.landsat import QA_FILL, QA_PIXEL_FILL_VALUE
 from urbaneo.sun import earth_sun_distance
+from urbaneo.synth.formats import write_geotiff
 
 # The demo writes blue, green, red and NIR only, so the MTL lists only these bands; the other
 # OLI/TIRS bands (coastal, SWIR, pan, cirrus, thermal) and their groups are absent.
@@ -210,17 +210,6 @@ def _render_json(groups: dict[str, dict[str, str]]) -> str:
     return json.dumps({"LANDSAT_METADATA_FILE": unquoted})
 
 
-def _write_tif(path: Path, data: np.ndarray, *, transform: Affine, epsg: int, nodata: int) -> None:
-    profile = dict(
-        driver="GTiff", width=data.shape[1], height=data.shape[0], count=1, dtype="uint16",
-        crs=CRS.from_epsg(epsg), transform=transform, nodata=nodata,
-        tiled=True, blockxsize=256, blockysize=256, compress="deflate", predictor=2,
-    )
-    # GDAL writes no TIFF DateTime tag unless asked to, so equal input gives equal bytes.
-    with rasterio.open(path, "w", **profile) as dst:
-        dst.write(data, 1)
-
-
 def write_l1_scene(
     out_dir: str | PathLike,
     *,
@@ -285,9 +274,11 @@ def write_l1_scene(
     final = Path(out_dir) / pid
     with atomic_dir(final) as tmp:
         for b in bands:
-            _write_tif(tmp / f"{pid}_{b}.TIF", dns[b], transform=transform, epsg=epsg, nodata=0)
+            write_geotiff(tmp / f"{pid}_{b}.TIF", dns[b], transform=transform, crs=CRS.from_epsg(epsg), nodata=0,
+                          tiled=True)  # USGS ships tiled GeoTIFFs
         # USGS marks QA_PIXEL fill with the value 1 (bit 0 only), not 0.
-        _write_tif(tmp / f"{pid}_QA_PIXEL.TIF", qa, transform=transform, epsg=epsg, nodata=QA_PIXEL_FILL_VALUE)
+        write_geotiff(tmp / f"{pid}_QA_PIXEL.TIF", qa, transform=transform, crs=CRS.from_epsg(epsg),
+                      nodata=QA_PIXEL_FILL_VALUE, tiled=True)
         (tmp / f"{pid}_MTL.txt").write_text(_render_odl(groups), encoding="utf-8", newline="\n")
         (tmp / f"{pid}_MTL.json").write_text(_render_json(groups), encoding="utf-8", newline="\n")
     return final

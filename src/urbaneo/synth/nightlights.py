@@ -18,15 +18,14 @@ from os import PathLike
 from pathlib import Path
 
 import numpy as np
-import rasterio
 import shapely
 from pyproj import Transformer
 from rasterio.crs import CRS
 from rasterio.warp import Resampling, reproject
 from scipy import ndimage
 
-from ..atomic import atomic_path
 from ..grid import Grid, snapped_grid
+from .formats import write_geotiff
 from .world import GROWTH_PER_YEAR, URBAN_THRESHOLD, World, impervious_fraction, region_built_fraction
 
 VIIRS_RES = 1 / 240  # degrees: 15 arc-seconds, the EOG VNL / monthly composite grid
@@ -137,15 +136,9 @@ def write_viirs(path: str | PathLike, radiance: np.ndarray, grid: Grid, year: in
     radiance = np.asarray(radiance, dtype=np.float32)
     if radiance.shape != grid.shape or grid.epsg != 4326:
         raise ValueError(f"radiance {radiance.shape} must be on an EPSG:4326 grid of shape {grid.shape}")
-    profile = dict(driver="GTiff", width=grid.width, height=grid.height, count=1, dtype="float32",
-                   crs=CRS.from_epsg(4326), transform=grid.transform, nodata=None,
-                   compress="deflate", predictor=3)
-    with atomic_path(path) as tmp:
-        with rasterio.open(tmp, "w", **profile) as dst:
-            dst.write(radiance, 1)
-            dst.set_band_description(1, "average radiance")
-            dst.update_tags(YEAR=str(year), UNITS="nW cm-2 sr-1", SENSOR="VIIRS DNB (synthetic)")
-    return path
+    return write_geotiff(path, radiance, transform=grid.transform, crs=CRS.from_epsg(4326), nodata=None,
+                         description="average radiance",
+                         tags={"YEAR": year, "UNITS": "nW cm-2 sr-1", "SENSOR": "VIIRS DNB (synthetic)"})
 
 
 def render_population(world: World, k: int) -> tuple[np.ndarray, Grid]:

@@ -1,14 +1,35 @@
-"""Statistics over whole rasters, read strip by strip so `describe` stays memory-bounded on full scenes."""
+"""What every reader shares: opening a raster with one clear error, and strip-wise statistics for `describe`."""
 
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Iterator
 
 import numpy as np
+import rasterio
 from rasterio.windows import Window
 
+from urbaneo.errors import InputError
+
 STRIP_ROWS = 512
+
+
+@contextmanager
+def open_raster(path: Path, *, gdal_name: str | None = None):
+    """Open a georeferenced raster; unreadable or CRS-less -> InputError naming ``path``.
+
+    ``gdal_name`` is what GDAL opens when it differs from the file (e.g. /vsigzip/ for .tif.gz).
+    """
+    try:
+        src = rasterio.open(gdal_name or path)
+    except rasterio.errors.RasterioError as err:
+        raise InputError(path, f"cannot be read as a raster ({err})") from None
+    with src:
+        if src.crs is None:
+            raise InputError(path, "raster has no CRS (georeferencing is missing)")
+        yield src
 
 
 def strips(height: int, width: int, rows: int = STRIP_ROWS) -> Iterator[Window]:
