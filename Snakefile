@@ -31,6 +31,7 @@ include: "workflow/rules/synth.smk"
 include: "workflow/rules/ingest.smk"
 include: "workflow/rules/align.smk"
 include: "workflow/rules/publish.smk"
+include: "workflow/rules/urban.smk"
 include: "workflow/rules/targets.smk"
 
 
@@ -42,4 +43,5 @@ rule all:
         preview_outputs,
         expand("results/{run}/{city}/inputs/items.json", run=config["run"], city=CITIES),
         expand("results/{run}/config.yaml", run=config["run"]),
+        product_outputs("urban", "results/{run}/{city}/urban/item.txt"),
     default_target: True

@@ -14,6 +14,7 @@ from affine import Affine
 from pyproj import CRS
 
 from urbaneo.errors import InputError
+from urbaneo.readers.tables import SOIL_COLUMNS, SPECIES_COLUMNS
 from urbaneo.synth import climate as C
 from urbaneo.synth import formats as F
 
@@ -94,7 +95,7 @@ def test_soil_csv(tmp_path):
                           built_fraction=lambda lon, lat: np.ones_like(lon))
     path = F.write_soil(tmp_path / "soil.csv", city)
     soil = pd.read_csv(path)
-    assert list(soil.columns) == F.SOIL_COLUMNS and soil.sample_id.is_unique
+    assert list(soil.columns) == SOIL_COLUMNS and soil.sample_id.is_unique
     assert set(soil.depth_cm) == {"0-20", "20-40"} and len(soil) == 2 * 9 * 11  # 9.4 x 11.1 km at 1 km
     assert soil.som_g_kg.between(2, 50).all() and soil.ph.between(4.5, 8.5).all()
     assert soil.tn_g_kg.between(0.1, 3).all() and soil.tp_g_kg.between(0.2, 1.3).all()
@@ -114,7 +115,7 @@ def test_soil_csv(tmp_path):
 def test_species_csv(tmp_path):
     path = F.write_species(tmp_path / "species.csv", np.random.default_rng(3))
     sp = pd.read_csv(path)
-    assert list(sp.columns) == F.SPECIES_COLUMNS and len(sp) == 24 and sp.species_id.is_unique
+    assert list(sp.columns) == SPECIES_COLUMNS and len(sp) == 24 and sp.species_id.is_unique
     assert set(sp.life_form) == {"tree", "shrub", "grass", "bamboo"}
     assert "Cinnamomum camphora" in set(sp.scientific_name)
     for col in ["respiration_ratio", "survival_rate", "growth_stage_coef", "drought_tolerance", "shade_tolerance"]:

@@ -78,15 +78,21 @@ def test_towns_are_numbered_by_size_and_held_out_town_is_honest(region, train_ch
     r0, c0, r1, c1 = free.window
     assert free.mask[r0:r1, c0:c1].sum() == free.mask.sum()
     none = held_out_town(region, pd.DataFrame({**whole, "split": ["train"]}))
-    assert none.town is None and "overlap training chips" in none.reason
+    assert none.town is None and "touches each of the" in none.reason
 
-    index = train_chips[0]  # the demo sampling: whatever it gives, a held-out town is never trained on
+    # two training chips: one over everything, one in a corner -> hold out a town, drop the big chip
+    two = pd.DataFrame({"tile_id": [7, 8], "row": [0, 0], "col": [0, 0], "size": [max(region.grid.shape), 1],
+                        "split": ["train", "train"]})
+    assert held_out_town(region, two).dropped == (7,)
+
+    index = train_chips[0]  # the demo sampling: the chips left after `dropped` never touch the town
     held = held_out_town(region, index)
-    if held.town is None:
-        assert held.reason
-    else:
-        for r, c, s in index[index.split == "train"][["row", "col", "size"]].to_numpy():
-            assert not held.mask[r : r + s, c : c + s].any()
+    if held.town is None:  # one sub-region: every training chip may touch every town
+        assert "touches each" in held.reason and held.dropped == ()
+        return
+    kept = index[(index.split == "train") & ~index.tile_id.isin(held.dropped)]
+    for r, c, s in kept[["row", "col", "size"]].to_numpy():
+        assert not held.mask[r : r + s, c : c + s].any()
 
 
 def test_chip_label_footprint_matches_the_night_light_footprint():

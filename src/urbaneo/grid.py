@@ -151,6 +151,29 @@ def warp_to_grid(source, grid: Grid, *, bands=None, resampling: str = "bilinear"
             src.close()
 
 
+def warp_array(data, src: Grid, dst: Grid, *, resampling: str = "bilinear", nodata=None,
+               dtype: str = "float32") -> "np.ndarray":  # noqa: F821
+    """An in-memory (H, W) array on ``src`` warped onto ``dst``: (H', W') in ``dtype``.
+
+    ``nodata`` marks source pixels to skip (NaN for float data by default); output pixels without
+    source get NaN (float) or ``nodata``.
+    """
+    import numpy as np
+    from rasterio.io import MemoryFile
+
+    data = np.asarray(data)
+    if data.shape != src.shape:
+        raise ValueError(f"data of shape {data.shape} does not fit the grid {src.shape}")
+    if nodata is None and np.issubdtype(data.dtype, np.floating):
+        nodata = float("nan")
+    out_nodata = float("nan") if np.issubdtype(np.dtype(dtype), np.floating) else nodata
+    with MemoryFile() as mem, mem.open(driver="GTiff", width=src.width, height=src.height, count=1,
+                                       dtype=data.dtype.name, crs=src.crs, transform=src.transform,
+                                       nodata=nodata) as ds:
+        ds.write(data, 1)
+        return warp_to_grid(ds, dst, resampling=resampling, src_nodata=nodata, dst_nodata=out_nodata, dtype=dtype)[0]
+
+
 def to_dataarray(data, grid: Grid, dims: tuple[str, ...], coords: dict | None = None, name: str | None = None,
                  attrs: dict | None = None):
     """Wrap an array on ``grid`` as an xarray.DataArray with x/y coordinates and the CRS (rioxarray)."""

@@ -22,3 +22,19 @@ TILES = {
     "vegplan": {"source": "osm", "grid": "planning", "split": "random",
                 "demo": {"size": 16, "stride": 8}, "paper": {"size": 32, "stride": 16}},
 }
+
+# The urban stage's methods (seed 003's Table 2): IFCN and the deep baselines (urbaneo.models.fcn),
+# then the classical ones. Here, not in the model code, so the workflow lists them without torch.
+URBAN_DEEP = ("ifcn", "fcn32s", "fcn16s", "fcn8s", "unet")
+URBAN_METHODS = URBAN_DEEP + ("svm", "otsu", "threshold")
+
+# IFCN and its deep baselines (seed 003, section 3.2.2). The paper names Adam, softmax cross-entropy,
+# dropout and Xavier initialisation but gives no learning rate, batch size, epochs or multiplier values:
+# these are our choices (Caffe FCN's usual 1e-4 for `paper`; a larger rate so the narrow demo nets
+# converge in a CPU minute). `low_lr_mult` scales the first four convolutions of IFCN only, the
+# paper's change; the FCN baselines keep multiplier 1 there, as in Long et al. `augment`: random
+# flips and quarter turns of each chip (not in the paper; see urban_data.UrbanChips).
+URBAN_TRAIN = {
+    "demo": {"epochs": 30, "batch_size": 8, "lr": 1e-3, "low_lr_mult": 0.1, "bias_mult": 2.0, "dropout": 0.5, "augment": True},
+    "paper": {"epochs": 100, "batch_size": 8, "lr": 1e-4, "low_lr_mult": 0.1, "bias_mult": 2.0, "dropout": 0.5, "augment": True},
+}

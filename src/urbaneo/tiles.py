@@ -103,27 +103,46 @@ def blend_weights(size: int) -> np.ndarray:
     return w / w.max()
 
 
-def mosaic(predictions: np.ndarray, index: gpd.GeoDataFrame, grid: Grid, *, blend: bool = True) -> np.ndarray:
-    """Put per-tile predictions (n_tiles, [channels,] size, size) back on the grid (channels, H, W).
+class Mosaic:
+    """Accumulates per-tile predictions on a grid, batch by batch, so a region never holds all its tiles.
 
-    Overlaps are averaged with edge-tapered weights; pixels no tile covers are NaN.
+    Overlaps are averaged with edge-tapered weights (``blend``); pixels no tile covers are NaN.
     """
+
+    def __init__(self, grid: Grid, channels: int, size: int, *, blend: bool = True):
+        self.size = size
+        self.weights = blend_weights(size) if blend else np.ones((size, size), np.float32)
+        self.acc = np.zeros((channels, *grid.shape), np.float64)
+        self.total = np.zeros(grid.shape, np.float64)
+
+    def add(self, predictions: np.ndarray, rows, cols) -> None:
+        """Tiles (n, [channels,] size, size) whose top-left pixels are at ``rows``, ``cols``."""
+        preds = np.asarray(predictions, dtype=np.float32)
+        preds = preds[:, None] if preds.ndim == 3 else preds
+        if preds.shape[-1] != self.size or len(preds) != len(rows) or len(rows) != len(cols):
+            raise ValueError(f"{len(preds)} predictions of size {preds.shape[-1]} for {len(rows)} tiles of {self.size}")
+        s, w = self.size, self.weights
+        for p, r, c in zip(preds, rows, cols):
+            self.acc[:, r : r + s, c : c + s] += p * w
+            self.total[r : r + s, c : c + s] += w
+
+    def result(self) -> np.ndarray:
+        """(channels, H, W) float32."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = (self.acc / self.total).astype(np.float32)
+        out[:, self.total == 0] = np.nan
+        return out
+
+
+def mosaic(predictions: np.ndarray, index: gpd.GeoDataFrame, grid: Grid, *, blend: bool = True) -> np.ndarray:
+    """Put per-tile predictions (n_tiles, [channels,] size, size) back on the grid (channels, H, W)."""
     preds = np.asarray(predictions, dtype=np.float32)
-    if preds.ndim == 3:
-        preds = preds[:, None]
+    preds = preds[:, None] if preds.ndim == 3 else preds
     if len(preds) != len(index):
         raise ValueError(f"{len(preds)} predictions for {len(index)} tiles")
-    size = preds.shape[-1]
-    w = blend_weights(size) if blend else np.ones((size, size), np.float32)
-    acc = np.zeros((preds.shape[1], *grid.shape), np.float64)
-    total = np.zeros(grid.shape, np.float64)
-    for p, r, c in zip(preds, index["row"].to_numpy(), index["col"].to_numpy()):
-        acc[:, r : r + size, c : c + size] += p * w
-        total[r : r + size, c : c + size] += w
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = (acc / total).astype(np.float32)
-    out[:, total == 0] = np.nan
-    return out
+    acc = Mosaic(grid, preds.shape[1], preds.shape[-1], blend=blend)
+    acc.add(preds, index["row"].to_numpy(), index["col"].to_numpy())
+    return acc.result()
 
 
 def checkerboard_chips(grid: Grid, n_regions: int, chip: int, *, valid: np.ndarray, per_region=(2, 8),

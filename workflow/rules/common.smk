@@ -19,7 +19,7 @@ from urbaneo.config import (
 from urbaneo.align import ALIGNERS
 from urbaneo.errors import InputError
 from urbaneo.inspect import READERS
-from urbaneo.presets import TILES
+from urbaneo.presets import TILES, URBAN_DEEP, URBAN_METHODS
 from urbaneo.previews import PREVIEWS
 from urbaneo.inventory import input_files
 
@@ -124,6 +124,77 @@ def align_mem_mb(wildcards):
     # warp buffers); Landsat holds every date; LCZ labels are also kept at VHR resolution.
     per_mp = {"gf2": 3000, "landsat": 600, "lcz_labels": 300}.get(wildcards.source, 100)
     return int(1500 + per_mp * city_megapixels(wildcards.city))
+
+
+def product_outputs(product, pattern):
+    """``pattern`` ({run}, {city}) for every city that has the inputs ``product`` needs (rule all)."""
+    return [pattern.format(run=config["run"], city=name) for name in CITIES
+            if not missing_inputs(CITIES[name], product)]
+
+
+def checked_outputs(product, pattern):
+    """Input function of a product target: every requested city must be able to make it."""
+
+    def outputs(wildcards):
+        try:
+            for city in CITIES.values():
+                check_inputs(city, product)
+        except InputError as err:
+            fail(err)
+        return [pattern.format(run=config["run"], city=name) for name in CITIES]
+
+    return outputs
+
+
+def max_epochs_arg(wildcards):
+    return f" --max-epochs {config['max_epochs']}" if config["max_epochs"] else ""
+
+
+def vgg16_arg(wildcards):
+    path = config["weights"]["vgg16"]
+    return f" --vgg16 {path}" if path else ""
+
+
+def pretrained_inputs(wildcards):
+    """Configured weight files are inputs, so replacing one retrains (only the VGG16 FCNs use it)."""
+    path = config["weights"]["vgg16"]
+    return [path] if path and wildcards.method in URBAN_DEEP and wildcards.method != "unet" else []
+
+
+def urban_predictions(wildcards):
+    root = f"resources/urban/{wildcards.city}"
+    return [f"{root}/{m}/{name}" for m in URBAN_METHODS for name in ("model.pt", "mask.tif", "test_chips.npy")]
+
+
+def region_megapixels(name):
+    """Size of a city's 30 m region grid (AOI plus the region buffer), for the urban stage's memory."""
+    lon0, lat0, lon1, lat1 = aoi_bounds(CITIES[name])
+    km_x = (lon1 - lon0) * 111.32 * math.cos(math.radians((lat0 + lat1) / 2)) + 2 * CITIES[name]["region_buffer_km"]
+    km_y = (lat1 - lat0) * 110.57 + 2 * CITIES[name]["region_buffer_km"]
+    return km_x * km_y / 0.0009 / 1e6
+
+
+def urban_mem_mb(wildcards):
+    # a few float32 copies of the 30 m region grid, plus the network (the paper's VGG16 is ~0.5 GB)
+    extra = 3000 if config["preset"] == "paper" else 500
+    return int(1500 + extra + 40 * region_megapixels(wildcards.city))
+
+
+def urban_threads(wildcards):
+    # the demo's nets are too small for two threads to beat two jobs side by side
+    return 1 if config["preset"] == "demo" else config["threads"]
+
+
+def urban_gpu(wildcards):
+    return 1 if wildcards.method in URBAN_DEEP else 0
+
+
+
+def urban_runtime(wildcards):
+    # minutes; the paper preset trains a full VGG16 FCN
+    if wildcards.method not in URBAN_DEEP:
+        return 20
+    return 24 * 60 if config["preset"] == "paper" else 60
 
 
 def not_implemented(target):

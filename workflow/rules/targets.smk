@@ -27,7 +27,7 @@ rule lcz:
 
 rule urban:
     input:
-        not_implemented("urban"),
+        checked_outputs("urban", "results/{run}/{city}/urban/item.txt"),
 
 
 rule vegplan:

@@ -150,3 +150,63 @@ def overlay(path: str | os.PathLike, background, mask, grid: Grid, title: str, *
         ax.legend(handles=[Patch(facecolor=colour, alpha=0.55, label=mask_label)], loc="lower right", fontsize=9)
         _decorate(ax, extent)
         return _save(fig, Path(path))
+
+
+def panels(path: str | os.PathLike, maps: Mapping[str, np.ndarray], grid: Grid, title: str, *,
+           masks: frozenset[str] | set[str] = frozenset(), columns: int = 4, colour: str = "#e31a1c") -> Path:
+    """Several (H, W) maps of one ``grid`` side by side (e.g. every method's mask, the paper's Fig. 6).
+
+    Maps named in ``masks`` are drawn as 0/1 masks in ``colour`` on white (other values, nodata,
+    transparent); the others in grey with a 2-98 % stretch. Only the first panel gets the scale bar
+    and north arrow; all share the extent.
+    """
+    rows = math.ceil(len(maps) / columns)
+    aspect = grid.height / grid.width
+    with context("default"):
+        fig = Figure(figsize=(3.2 * columns, 3.2 * aspect * rows + 0.8), dpi=DPI, layout="constrained")
+        fig.suptitle(title)
+        axes = fig.subplots(rows, columns, squeeze=False).ravel()
+        for i, (ax, (name, data)) in enumerate(zip(axes, maps.items())):
+            sub, extent = _subsample(np.asarray(data), grid)
+            if name in masks:
+                rgba = np.full(sub.shape + (4,), 255, dtype="uint8")
+                rgba[sub == 1] = np.round(np.array(to_rgba(colour)) * 255)
+                ax.imshow(rgba, extent=extent, interpolation="nearest")
+            else:
+                values = sub.astype("float64")
+                lo, hi = _stretch(values, None, None)
+                ax.imshow(np.ma.masked_invalid(values), cmap=colormaps["gray"], vmin=lo, vmax=hi, extent=extent,
+                          interpolation="nearest")
+            ax.set_title(name, fontsize=10)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                _decorate(ax, extent)
+        for ax in axes[len(maps):]:
+            ax.set_axis_off()
+        return _save(fig, Path(path))
+
+
+def table(path: str | os.PathLike, columns: list[str], rows: Mapping[str, list], title: str, *,
+          highlight: str | None = None, digits: int = 3) -> Path:
+    """A table of numbers as a PNG (a metrics table for the report); ``highlight`` names a row set in bold."""
+    def fmt(value):
+        if value is None or (isinstance(value, float) and not math.isfinite(value)):
+            return "-"
+        return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+    cells = [[fmt(v) for v in values] for values in rows.values()]
+    with context("default"):
+        fig = Figure(figsize=(1.1 + 0.95 * len(columns), 0.9 + 0.32 * (len(rows) + 1)), dpi=DPI, layout="constrained")
+        ax = fig.add_subplot()
+        ax.set_axis_off()
+        ax.set_title(title, fontsize=10)
+        tab = ax.table(cellText=cells, rowLabels=list(rows), colLabels=columns, loc="center", cellLoc="right")
+        tab.auto_set_font_size(False)
+        tab.set_fontsize(8)
+        if highlight in rows:
+            r = list(rows).index(highlight) + 1
+            for (row, _), cell in tab.get_celld().items():
+                if row == r:
+                    cell.set_text_props(fontweight="bold")
+        return _save(fig, Path(path))

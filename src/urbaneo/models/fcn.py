@@ -67,9 +67,11 @@ def _bilinear_upsampler(channels: int, factor: int) -> nn.ConvTranspose2d:
     up = nn.ConvTranspose2d(channels, channels, k, stride=factor, padding=factor // 2,
                             groups=channels, bias=False)
     centre = factor - 0.5  # kernel size is even
-    ramp = 1 - (torch.arange(k, dtype=torch.float32) - centre).abs() / factor
+    # the kernel from a list, not torch.arange: building on the meta device (complexity counts) then
+    # needs no tensor factory decomposition, which would import torch's compiler stack (seconds)
+    ramp = torch.tensor([1 - abs(i - centre) / factor for i in range(k)], dtype=torch.float32, device="cpu")
     with torch.no_grad():
-        up.weight.copy_((ramp[:, None] * ramp[None, :]).expand(channels, 1, k, k))
+        up.weight.copy_((ramp[:, None] * ramp[None, :]).expand(channels, 1, k, k).to(up.weight.device))
     up.weight.requires_grad_(False)  # as in the reference FCNs: bilinear, not learned
     return up
 

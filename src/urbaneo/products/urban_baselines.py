@@ -100,15 +100,15 @@ class SvmBaseline:
 
     LinearSVC (liblinear, primal) fits 20k pixels x 6 standardised features in well under a second
     on CPU, where an RBF SVC grows quadratically with the sample; classes are weighted by their
-    inverse frequency since urban pixels are a small minority.
+    inverse frequency since urban pixels are a small minority. The fitted model is four arrays
+    (feature mean and scale, weights, intercept; `state`), so it is saved without pickling.
     """
 
     def __init__(self, max_samples: int = 20_000, C: float = 1.0, seed: int = 0):
         self.max_samples, self.C, self.seed = max_samples, C, seed
-        self.model = None
+        self.params: dict[str, np.ndarray] | None = None
 
     def fit(self, x_chips, y_chips, zoom: float = 1.0) -> "SvmBaseline":
-        from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
         from sklearn.svm import LinearSVC
 
@@ -122,15 +122,31 @@ class SvmBaseline:
         rng = np.random.default_rng(self.seed)
         if len(keep) > self.max_samples:
             keep = np.sort(rng.choice(keep, self.max_samples, replace=False))
-        self.model = make_pipeline(StandardScaler(), LinearSVC(C=self.C, class_weight="balanced", dual=False))
-        self.model.fit(feats[keep], y[keep])
+        scaler = StandardScaler().fit(feats[keep])
+        svm = LinearSVC(C=self.C, class_weight="balanced", dual=False).fit(scaler.transform(feats[keep]), y[keep])
+        self.params = {"mean": scaler.mean_, "scale": scaler.scale_, "coef": svm.coef_[0], "intercept": svm.intercept_}
         return self
+
+    def state(self) -> dict[str, np.ndarray]:
+        if self.params is None:
+            raise RuntimeError("SvmBaseline.state before fit")
+        return {k: np.asarray(v, dtype=np.float64) for k, v in self.params.items()}
+
+    @classmethod
+    def from_state(cls, state) -> "SvmBaseline":
+        svm = cls()
+        svm.params = {k: np.asarray(state[k], dtype=np.float64) for k in ("mean", "scale", "coef", "intercept")}
+        return svm
 
     def predict(self, x, zoom: float = 1.0) -> np.ndarray:
         """0/1 uint8 masks: (N, S, S) for chips (N, 1, S, S) or (N, S, S), (H, W) for one image (H, W)."""
-        if self.model is None:
+        if self.params is None:
             raise RuntimeError("SvmBaseline.predict before fit")
+        p = self.params
         x = np.asarray(x)
-        images = _images(x)
-        out = np.stack([self.model.predict(pixel_features(im, zoom).reshape(-1, 6)).reshape(im.shape) for im in images])
-        return out.astype(np.uint8)[0] if x.ndim == 2 else out.astype(np.uint8)
+        out = []
+        for im in _images(x):
+            f = (pixel_features(im, zoom).reshape(-1, 6) - p["mean"]) / p["scale"]
+            out.append((f @ p["coef"] + p["intercept"][0] > 0).reshape(im.shape))  # LinearSVC: class 1 above 0
+        out = np.stack(out).astype(np.uint8)
+        return out[0] if x.ndim == 2 else out

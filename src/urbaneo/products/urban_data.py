@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from ..grid import Grid, warp_to_grid
+from ..grid import Grid, warp_array
 
 IGNORE = 255  # label of pixels without a label (nodata, or outside the 30 m grid): use as ignore_index
 # Radiance transform, the same for training and prediction: log1p compresses the city-centre peaks
@@ -76,19 +76,19 @@ def label_fraction(region: Region) -> np.ndarray:
     500 m is not a multiple of 30 m, so the grids nest only approximately: GDAL's area-weighted
     "average" warp gives each 30 m pixel its overlap with the cell.
     """
-    from rasterio.io import MemoryFile
-
-    fine = region.fine_grid
-    with MemoryFile() as mem, mem.open(driver="GTiff", width=fine.width, height=fine.height, count=1, dtype="uint8",
-                                       crs=fine.crs, transform=fine.transform, nodata=IGNORE) as src:
-        src.write(region.label, 1)
-        return warp_to_grid(src, region.grid, resampling="average", src_nodata=IGNORE)[0]
+    return warp_array(region.label, region.fine_grid, region.grid, resampling="average", nodata=IGNORE)
 
 
 def label_mask(region: Region) -> np.ndarray:
     """Urban cells of the region grid: at least half of the cell is urban in the 30 m label."""
     with np.errstate(invalid="ignore"):
         return label_fraction(region) >= 0.5
+
+
+def upsample(images: np.ndarray, size: int) -> np.ndarray:
+    """(N, s, s) normalised chips -> (N, 1, size, size) network inputs, bilinear (section 3.2.1)."""
+    t = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))[:, None]
+    return F.interpolate(t, size=(size, size), mode="bilinear", align_corners=False).numpy()
 
 
 def chips(region: Region, index, input_size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -104,8 +104,7 @@ def chips(region: Region, index, input_size: int) -> tuple[np.ndarray, np.ndarra
     xs = np.zeros((len(rows), 1, input_size, input_size), np.float32)
     ys = np.full((len(rows), input_size, input_size), IGNORE, np.int64)
     for i, (r, c, s) in enumerate(zip(rows, cols, sizes)):
-        chip = torch.from_numpy(image[r : r + s, c : c + s].copy())[None, None]
-        xs[i] = F.interpolate(chip, size=(input_size, input_size), mode="bilinear", align_corners=False)[0].numpy()
+        xs[i] = upsample(image[None, r : r + s, c : c + s], input_size)[0]
         # centres of the output pixels in map units, then the 30 m pixel that holds each
         step = s * g.res / input_size
         px = g.xmin + c * g.res + (np.arange(input_size) + 0.5) * step
@@ -118,18 +117,30 @@ def chips(region: Region, index, input_size: int) -> tuple[np.ndarray, np.ndarra
 
 
 class UrbanChips(Dataset):
-    """(input (1, S, S) float32 tensor, label (S, S) int64 tensor) pairs from `chips`."""
+    """(input (1, S, S) float32 tensor, label (S, S) int64 tensor) pairs from `chips`.
 
-    def __init__(self, x: np.ndarray, y: np.ndarray):
+    ``augment``: each draw is one of the 8 flips / quarter turns of the chip, picked with torch's global
+    generator (checkpointed by the training loop, so a resumed run draws the same ones). Night lights
+    have no preferred orientation, and the paper's few hundred chips are a small set for a VGG16.
+    """
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, augment: bool = False):
         if len(x) != len(y):
             raise ValueError(f"{len(x)} inputs for {len(y)} labels")
         self.x, self.y = torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(np.ascontiguousarray(y))
+        self.augment = augment
 
     def __len__(self) -> int:
         return len(self.x)
 
     def __getitem__(self, i):
-        return self.x[i], self.y[i]
+        x, y = self.x[i], self.y[i]
+        if self.augment:
+            k = int(torch.randint(8, (1,)))
+            x, y = torch.rot90(x, k % 4, (-2, -1)), torch.rot90(y, k % 4, (-2, -1))
+            if k >= 4:
+                x, y = x.flip(-1), y.flip(-1)
+        return x, y
 
 
 def towns(region: Region) -> np.ndarray:
@@ -146,35 +157,45 @@ def towns(region: Region) -> np.ndarray:
 
 @dataclass
 class HeldOutTown:
-    """Table 4's generalisation check: a town no training chip overlaps (town None, with the reason, if none)."""
+    """Table 4's generalisation check: a town no training chip comes from (town None, with the reason, if none).
+
+    ``dropped`` are the tile_ids of the training chips that touched the town and must be left out of training.
+    """
 
     town: int | None
     mask: np.ndarray | None  # region-grid cells of the town
     window: tuple[int, int, int, int] | None  # (row0, col0, row1, col1), end-exclusive, on the region grid
     bounds: tuple[float, float, float, float] | None  # (xmin, ymin, xmax, ymax) in the grid's CRS
     reason: str = ""
+    dropped: tuple[int, ...] = ()
 
 
 def held_out_town(region: Region, index) -> HeldOutTown:
-    """The largest town, other than the main city (town 1), that no TRAINING chip of ``index`` touches."""
+    """A town other than the main city (town 1) to hold out of training, for Table 4.
+
+    The paper tested on cities its chips did not come from. Chips are drawn all over the region, so
+    the town touched by the fewest TRAINING chips is chosen (the larger on a tie) and those chips are
+    dropped from training: no trained pixel then lies in the town.
+    """
     zones = towns(region)
     n = int(zones.max())
     if n < 2:
         return HeldOutTown(None, None, None, None, f"the label has {n} town(s) on the region grid: none besides the main city")
-    trained = np.zeros(zones.shape, bool)
     train = index[index["split"] == "train"]
-    for r, c, s in zip(*(train[k].to_numpy().astype(int) for k in ("row", "col", "size"))):
-        trained[r : r + s, c : c + s] = True
-    touched = set(np.unique(zones[trained]).tolist())
-    free = [t for t in range(2, n + 1) if t not in touched]
-    if not free:
+    ids = train["tile_id"].to_numpy() if "tile_id" in train else np.arange(len(train))
+    touching: dict[int, list[int]] = {t: [] for t in range(2, n + 1)}
+    for tile, r, c, s in zip(ids, *(train[k].to_numpy().astype(int) for k in ("row", "col", "size"))):
+        for t in np.unique(zones[r : r + s, c : c + s]):
+            if t >= 2:
+                touching[int(t)].append(int(tile))
+    town = min(touching, key=lambda t: (len(touching[t]), t))  # ids go by decreasing size
+    if len(touching[town]) == len(train) and len(train) > 0:
         return HeldOutTown(None, None, None, None,
-                           f"all {n - 1} towns besides the main city overlap training chips; "
-                           "use more sub-regions or a larger region to hold one out")
-    town = free[0]  # ids go by decreasing size
+                           f"every one of the {len(train)} training chips touches each of the {n - 1} towns besides "
+                           "the main city; use more sub-regions or a larger region to hold one out")
     mask = zones == town
     ys, xs = np.nonzero(mask)
     window = (int(ys.min()), int(xs.min()), int(ys.max()) + 1, int(xs.max()) + 1)
     g = region.grid
     bounds = (g.xmin + window[1] * g.res, g.ymax - window[2] * g.res, g.xmin + window[3] * g.res, g.ymax - window[0] * g.res)
-    return HeldOutTown(town, mask, window, bounds)
+    return HeldOutTown(town, mask, window, bounds, dropped=tuple(sorted(touching[town])))

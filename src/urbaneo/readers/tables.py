@@ -1,6 +1,6 @@
 """Point tables: weather stations, soil samples and the species table.
 
-The column contracts are the ones the demo city writes (:mod:`urbaneo.synth.formats`): units are
+The column contracts (``*_COLUMNS``, also what the demo city writes): units are
 part of each column name (``temp_c``, ``som_g_kg``, ``procurement_cost_cny_m2``), so a column in
 other units is a different, missing column. Column names are read case- and space-insensitively.
 Every problem raises one InputError naming the file, the column and, where it helps, the row.
@@ -22,7 +22,19 @@ import pandas as pd
 
 from urbaneo.errors import InputError
 from urbaneo.grid import Grid, to_dataarray
-from urbaneo.synth.formats import HOURLY_COLUMNS, SOIL_COLUMNS, SPECIES_COLUMNS, STATION_COLUMNS
+
+# The column contracts of the tables (the demo city writes them too: urbaneo.synth.formats).
+STATION_COLUMNS = ["station_id", "name", "lon", "lat", "elevation_m"]
+HOURLY_COLUMNS = ["station_id", "time", "temp_c", "precip_mm", "rh_pct", "solar_wm2", "wind_ms"]
+SOIL_COLUMNS = ["sample_id", "lon", "lat", "depth_cm", "som_g_kg", "ph", "tn_g_kg", "tp_g_kg", "cec_cmol_kg",
+                "bulk_density_g_cm3", "sand_pct", "silt_pct", "clay_pct"]
+SPECIES_COLUMNS = [
+    "species_id", "scientific_name", "common_name", "life_form", "gpp_kgc_m2_yr", "respiration_ratio",
+    "survival_rate", "growth_stage_coef", "carbon_rate_kgco2_m2_yr", "procurement_cost_cny_m2",
+    "preparation_cost_cny_m2", "planting_cost_cny_m2", "maintenance_cost_cny_m2_yr", "esv_cny_m2_yr",
+    "height_m", "crown_width_m", "lai", "t_opt_c", "t_min_c", "ph_opt", "ph_range", "drought_tolerance",
+    "shade_tolerance",
+]
 
 # (low, high, what the unit is) of each measured column; values outside are an error
 HOURLY_RANGES = {
@@ -269,7 +281,7 @@ def read_soil(path: str | PathLike, depth: str | None = "0-20") -> pd.DataFrame:
 
 
 def read_species(path: str | PathLike) -> pd.DataFrame:
-    """The species table (columns of :data:`urbaneo.synth.formats.SPECIES_COLUMNS`), checked.
+    """The species table (columns of SPECIES_COLUMNS), checked.
 
     Rates, costs, sizes >= 0; respiration ratio, survival rate, growth-stage coefficient and the
     tolerances in [0, 1]; ph_opt in 3-10; t_min_c <= t_opt_c. Errors name the species and column.

@@ -23,6 +23,7 @@ from pyproj import CRS, Transformer
 
 from ..atomic import atomic_path
 from ..errors import InputError
+from ..readers.tables import HOURLY_COLUMNS, SOIL_COLUMNS, SPECIES_COLUMNS, STATION_COLUMNS
 
 # --- MODIS sinusoidal grid (MODIS Land tile grid: 36 x 18 tiles of 10 x 10 degrees at the equator) ---
 MODIS_SINUSOIDAL = "+proj=sinu +lon_0=0 +x_0=0 +y_0=0 +R=6371007.181 +units=m +no_defs"
@@ -164,8 +165,6 @@ def write_par_netcdf(path, da: xr.DataArray) -> Path:
 
 
 # --- stations ----------------------------------------------------------------------------------------
-STATION_COLUMNS = ["station_id", "name", "lon", "lat", "elevation_m"]
-HOURLY_COLUMNS = ["station_id", "time", "temp_c", "precip_mm", "rh_pct", "solar_wm2", "wind_ms"]
 
 
 def write_stations(directory, stations: pd.DataFrame, hourly: pd.DataFrame) -> tuple[Path, Path]:
@@ -194,8 +193,6 @@ def write_stations(directory, stations: pd.DataFrame, hourly: pd.DataFrame) -> t
 
 
 # --- soil --------------------------------------------------------------------------------------------
-SOIL_COLUMNS = ["sample_id", "lon", "lat", "depth_cm", "som_g_kg", "ph", "tn_g_kg", "tp_g_kg", "cec_cmol_kg",
-                "bulk_density_g_cm3", "sand_pct", "silt_pct", "clay_pct"]
 # Plausible ranges for yellow-brown soils (Alfisols on Xiashu loess) of the lower Yangtze, topsoil
 # 0-20 cm: (mean, standard deviation, lower clip, upper clip). Assumptions in the ranges usually
 # reported for the Nanjing area, not survey statistics. Xiashu loess is silt-dominated (~60 % silt).
@@ -288,13 +285,6 @@ def write_soil(path, samples: pd.DataFrame) -> Path:
 
 
 # --- species -----------------------------------------------------------------------------------------
-SPECIES_COLUMNS = [
-    "species_id", "scientific_name", "common_name", "life_form", "gpp_kgc_m2_yr", "respiration_ratio",
-    "survival_rate", "growth_stage_coef", "carbon_rate_kgco2_m2_yr", "procurement_cost_cny_m2",
-    "preparation_cost_cny_m2", "planting_cost_cny_m2", "maintenance_cost_cny_m2_yr", "esv_cny_m2_yr",
-    "height_m", "crown_width_m", "lai", "t_opt_c", "t_min_c", "ph_opt", "ph_range", "drought_tolerance",
-    "shade_tolerance",
-]
 # Common urban plants of the Yangtze region. Hand-set traits (typical urban specimens, horticultural
 # literature): height m, crown (or clump/spread) width m, LAI, t_opt °C (optimum growth temperature),
 # t_min °C (cold hardiness: lowest air temperature survived), pH optimum and pH_range (eq. 4 of seed 001:

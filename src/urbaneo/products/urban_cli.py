@@ -1,0 +1,125 @@
+"""``urbaneo urban-train | urban-predict | urban-evaluate | urban-publish``: the urban stage's steps."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from urbaneo.presets import URBAN_TRAIN
+
+
+def _threads(n: int | None) -> None:
+    if n:
+        import torch
+
+        torch.set_num_threads(n)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from urbaneo.products.urban import train
+
+    _threads(args.threads)
+    data = train(args.method, args.aligned, args.tiles, args.out, preset=args.preset, seed=args.seed,
+                 max_epochs=args.max_epochs, vgg16=args.vgg16, progress=args.progress)
+    loss = data["history"].get("train_loss", [None])[-1] if data["history"] else None
+    print(f"urban-train {args.method}: {data['train_chips']} chips"
+          + (f", {len(data['history']['epoch'])} epochs, final loss {loss:.4g}" if loss is not None else "")
+          + f" -> {args.out}")
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from urbaneo.products.urban import METHODS, predict
+
+    _threads(args.threads)
+    root = Path(args.predictions)
+    for info in predict({m: root / m / "model.pt" for m in args.methods or METHODS}, args.aligned, args.tiles,
+                        root, progress=args.progress):
+        print(f"urban-predict {info['method']}: {info['urban_share']:.1%} of the region urban, "
+              f"{info['test_chips']} test chips -> {root / info['method']}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from urbaneo.products.urban import METHODS, prediction_files
+    from urbaneo.products.urban_evaluate import evaluate
+
+    root = Path(args.predictions)
+    files = {m: (root / m / "model.pt", *prediction_files(root, m)) for m in METHODS}
+    metrics = evaluate(args.aligned, args.tiles, files, args.metrics, args.table, args.figure, preset=args.preset)
+    for method, m in metrics["methods"].items():
+        test = m["test_chips"] or {}
+        print(f"urban-evaluate {method:<10} test F1 {test.get('f1', float('nan')):.3f} "
+              f"kappa {test.get('kappa', float('nan')):.3f}  mean SID {m['mean_sid'] or float('nan'):.1f} %")
+    return 0
+
+
+def _publish(args: argparse.Namespace) -> int:
+    from urbaneo.products.urban import METHODS
+    from urbaneo.products.urban_publish import product_params, publish
+
+    root = Path(args.predictions)
+    out_dir = Path(args.out).parent
+    item = publish(args.run_dir, args.city, args.aligned, {m: root / m / "model.pt" for m in METHODS},
+                   root / "ifcn" / "mask.tif", out_dir / "metrics.json", out_dir / "metrics.png",
+                   out_dir / "methods.png", out_dir,
+                   params=product_params(args.preset, args.seed, args.max_epochs, args.vgg16),
+                   period=tuple(args.period))
+    from urbaneo.atomic import atomic_path
+
+    with atomic_path(args.out) as tmp:
+        tmp.write_text(item + "\n")
+    print(f"urban-publish: {item} in {args.run_dir}/catalog.json")
+    return 0
+
+
+def add_parser(sub) -> None:
+    def common(p, *, preset=True, tiles=True):
+        p.add_argument("--aligned", required=True, metavar="DIR", help="resources/align/<city> (viirs, urban_labels)")
+        if tiles:
+            p.add_argument("--tiles", required=True, metavar="PARQUET", help="resources/tiles/<city>/urban.parquet")
+        if preset:
+            p.add_argument("--preset", default="demo", choices=sorted(URBAN_TRAIN))
+
+    def training(p):
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--max-epochs", type=int, default=None, help="cap on the preset's epochs")
+        p.add_argument("--vgg16", metavar="PATH", default=None, help="torchvision VGG16 state dict to start from")
+
+    def runtime(p):
+        p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+        p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+
+    p = sub.add_parser("urban-train", help="train one urban method (IFCN, a baseline) on the city's chips")
+    p.add_argument("--method", required=True)
+    common(p)
+    training(p)
+    runtime(p)
+    p.add_argument("--out", required=True, metavar="PT")
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("urban-predict", help="region masks (COG) and test-chip masks of the trained urban methods")
+    p.add_argument("--predictions", required=True, metavar="DIR",
+                   help="resources/urban/<city>: reads <method>/model.pt, writes <method>/mask.tif, test_chips.npy")
+    p.add_argument("--methods", nargs="*", help="only these (default: every method)")
+    common(p, preset=False)
+    runtime(p)
+    p.set_defaults(func=_predict)
+
+    p = sub.add_parser("urban-evaluate", help="Tables 2-4 and Fig. 6 for every urban method")
+    common(p)
+    p.add_argument("--predictions", required=True, metavar="DIR", help="resources/urban/<city> (<method>/*)")
+    p.add_argument("--metrics", required=True, metavar="JSON")
+    p.add_argument("--table", required=True, metavar="PNG")
+    p.add_argument("--figure", required=True, metavar="PNG")
+    p.set_defaults(func=_evaluate)
+
+    p = sub.add_parser("urban-publish", help="mask COG, polygons, overlay and STAC items of the urban product")
+    p.add_argument("--city", required=True, metavar="NAME")
+    p.add_argument("--run-dir", required=True, metavar="DIR", help="results/<run>")
+    common(p, tiles=False)
+    training(p)
+    p.add_argument("--predictions", required=True, metavar="DIR", help="resources/urban/<city>")
+    p.add_argument("--period", nargs=2, type=int, required=True, metavar=("FIRST_YEAR", "LAST_YEAR"))
+    p.add_argument("--out", required=True, metavar="TXT", help="the product item id; its folder holds the evaluation")
+    p.set_defaults(func=_publish)

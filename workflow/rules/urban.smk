@@ -1,0 +1,139 @@
+# Urban construction land (seed 003, IFCN): train every method, predict the region, evaluate, publish.
+# Each method is its own train and predict job, so a cluster runs them side by side on GPUs.
+
+
+rule train_urban:
+    input:
+        tiles="resources/tiles/{city}/urban.parquet",
+        viirs="resources/align/{city}/viirs.zarr",
+        labels="resources/align/{city}/urban_labels.zarr",
+        weights=pretrained_inputs,
+    output:
+        "resources/urban/{city}/{method}/model.pt",
+    wildcard_constraints:
+        method=one_of(URBAN_METHODS),
+    params:
+        preset=config["preset"],
+        seed=config["seed"],
+        max_epochs=max_epochs_arg,
+        vgg16=vgg16_arg,
+    log:
+        "logs/{city}/train_urban_{method}.log",
+    benchmark:
+        "benchmarks/{city}/train_urban_{method}.tsv"
+    threads: urban_threads
+    resources:
+        mem_mb=urban_mem_mb,
+        runtime=urban_runtime,
+        gpu=urban_gpu,
+    conda:
+        URBANEO_ENV
+    shell:
+        "urbaneo urban-train --method {wildcards.method} --aligned resources/align/{wildcards.city}"
+        " --tiles {input.tiles} --preset {params.preset} --seed {params.seed}{params.max_epochs}{params.vgg16}"
+        " --threads {threads} --no-progress --out {output} > {log} 2>&1"
+
+
+# One job predicts every method: loading the region once costs more than predicting it here.
+rule predict_urban:
+    input:
+        models=expand("resources/urban/{{city}}/{method}/model.pt", method=URBAN_METHODS),
+        tiles="resources/tiles/{city}/urban.parquet",
+        viirs="resources/align/{city}/viirs.zarr",
+        labels="resources/align/{city}/urban_labels.zarr",
+    output:
+        masks=expand("resources/urban/{{city}}/{method}/mask.tif", method=URBAN_METHODS),
+        chips=expand("resources/urban/{{city}}/{method}/test_chips.npy", method=URBAN_METHODS),
+    log:
+        "logs/{city}/predict_urban.log",
+    benchmark:
+        "benchmarks/{city}/predict_urban.tsv"
+    threads: config["threads"]
+    resources:
+        mem_mb=urban_mem_mb,
+        runtime=60,
+        gpu=1,
+    conda:
+        URBANEO_ENV
+    shell:
+        "urbaneo urban-predict --predictions resources/urban/{wildcards.city} --aligned resources/align/{wildcards.city}"
+        " --tiles {input.tiles} --threads {threads} --no-progress > {log} 2>&1"
+
+
+rule evaluate_urban:
+    input:
+        urban_predictions,
+        tiles="resources/tiles/{city}/urban.parquet",
+    output:
+        metrics="results/{run}/{city}/urban/metrics.json",
+        table=report(
+            "results/{run}/{city}/urban/metrics.png",
+            caption="../report/urban.rst",
+            category="Urban construction land",
+            subcategory="{city}",
+            labels={"city": "{city}", "figure": "Tables 2-4"},
+        ),
+        figure=report(
+            "results/{run}/{city}/urban/methods.png",
+            caption="../report/urban.rst",
+            category="Urban construction land",
+            subcategory="{city}",
+            labels={"city": "{city}", "figure": "Fig. 6: every method"},
+        ),
+    params:
+        preset=config["preset"],
+    log:
+        "logs/{city}/evaluate_urban_{run}.log",
+    benchmark:
+        "benchmarks/{city}/evaluate_urban_{run}.tsv"
+    threads: 1
+    resources:
+        mem_mb=urban_mem_mb,
+        runtime=20,
+    conda:
+        URBANEO_ENV
+    shell:
+        "urbaneo urban-evaluate --aligned resources/align/{wildcards.city} --tiles {input.tiles}"
+        " --preset {params.preset} --predictions resources/urban/{wildcards.city}"
+        " --metrics {output.metrics} --table {output.table} --figure {output.figure} > {log} 2>&1"
+
+
+rule publish_urban:
+    input:
+        urban_predictions,
+        "results/{run}/{city}/urban/metrics.json",
+        "results/{run}/{city}/urban/metrics.png",
+        "results/{run}/{city}/urban/methods.png",
+        "results/{run}/{city}/inputs/items.json",
+    output:
+        item="results/{run}/{city}/urban/item.txt",
+        mask="results/{run}/{city}/urban/urban_mask.tif",
+        polygons="results/{run}/{city}/urban/urban_polygons.gpkg",
+        overlay=report(
+            "results/{run}/{city}/urban/urban_overlay.png",
+            caption="../report/urban.rst",
+            category="Urban construction land",
+            subcategory="{city}",
+            labels={"city": "{city}", "figure": "Fig. 8: mask on night lights"},
+        ),
+    params:
+        preset=config["preset"],
+        seed=config["seed"],
+        max_epochs=max_epochs_arg,
+        vgg16=vgg16_arg,
+        period=lambda wildcards: [min(CITIES[wildcards.city]["years"]), max(CITIES[wildcards.city]["years"])],
+    log:
+        "logs/{city}/publish_urban_{run}.log",
+    benchmark:
+        "benchmarks/{city}/publish_urban_{run}.tsv"
+    threads: 1
+    resources:
+        mem_mb=urban_mem_mb,
+        runtime=20,
+    conda:
+        URBANEO_ENV
+    shell:
+        "urbaneo urban-publish --city {wildcards.city} --run-dir results/{wildcards.run}"
+        " --aligned resources/align/{wildcards.city} --preset {params.preset} --seed {params.seed}"
+        "{params.max_epochs}{params.vgg16} --predictions resources/urban/{wildcards.city}"
+        " --period {params.period} --out {output.item} > {log} 2>&1"
