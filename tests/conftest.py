@@ -54,6 +54,32 @@ def tiny_city(tmp_path_factory) -> Path:
     return out
 
 
+def tiny_city_file(tiny_city: Path, root: Path) -> Path:
+    """The tiny city's file with its inputs pointing at the session's generated files, written in ``root``."""
+    data = yaml.safe_load((REPO / "config/cities/tiny.yaml").read_text())
+    data.pop("synthetic")
+    data["inputs"] = {k: v.replace("resources/raw/tiny", str(tiny_city)) for k, v in data["inputs"].items()}
+    (root / "tiny.yaml").write_text(yaml.safe_dump(data))
+    return root / "tiny.yaml"
+
+
+@pytest.fixture(scope="session")
+def tiny_urban(tiny_city, tmp_path_factory) -> Path:
+    """A folder with the tiny city's night lights and urban label aligned as a real city's would be."""
+    import warnings
+
+    from urbaneo import align
+    from urbaneo.config import load_city
+
+    root = tmp_path_factory.mktemp("urban")
+    city = load_city(tiny_city_file(tiny_city, root))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        align.align(city, "viirs", root / "viirs.zarr")
+        align.align(city, "urban_labels", root / "urban_labels.zarr")
+    return root
+
+
 @pytest.fixture(scope="session")
 def real_data() -> Path:
     """../shared/data/real beside the clone: small real files with SOURCE.txt (CI has it too)."""

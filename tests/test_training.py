@@ -151,3 +151,12 @@ def test_device_and_autocast_on_this_machine():
     with autocast(dev):
         y = torch.ones(2, 2, device=dev) @ torch.ones(2, 2, device=dev)
     assert y.dtype == (torch.bfloat16 if dev.type == "cuda" else torch.float32)
+
+
+def test_save_writes_the_same_bytes_whatever_the_file_name(tmp_path):
+    from urbaneo.training import save
+
+    obj = {"w": torch.arange(6.0).reshape(2, 3), "meta": {"epochs": 3}}
+    a, b = save(obj, tmp_path / "a.pt"), save(obj, tmp_path / "other" / "b.pt")
+    assert a.read_bytes() == b.read_bytes()
+    assert torch.equal(torch.load(b, weights_only=True)["w"], obj["w"])

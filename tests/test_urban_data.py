@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -21,22 +19,12 @@ from conftest import REPO
 
 
 @pytest.fixture(scope="module")
-def region(tiny_city, tmp_path_factory) -> Region:
+def region(tiny_urban) -> Region:
     """The tiny city's last year, aligned from its generated files as a real city would be."""
-    root = tmp_path_factory.mktemp("urban")
-    data = yaml.safe_load((REPO / "config/cities/tiny.yaml").read_text())
-    data.pop("synthetic")
-    data["inputs"] = {k: v.replace("resources/raw/tiny", str(tiny_city)) for k, v in data["inputs"].items()}
-    (root / "tiny.yaml").write_text(yaml.safe_dump(data))
-    city = load_city(root / "tiny.yaml")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        align.align(city, "viirs", root / "viirs.zarr")
-        align.align(city, "urban_labels", root / "urban_labels.zarr")
-    reg = load_region(root)
-    grids = align.grids_of(city)
+    reg = load_region(tiny_urban)
+    grids = align.grids_of(load_city(tiny_urban / "tiny.yaml"))
     assert (reg.grid, reg.fine_grid) == (grids.region, grids.region_fine)
-    assert reg.year == data["years"][-1]
+    assert reg.year == yaml.safe_load((REPO / "config/cities/tiny.yaml").read_text())["years"][-1]
     return reg
 
 
@@ -61,7 +49,10 @@ def test_label_fraction_and_mask_cover_the_bright_town_centres(region):
     # the cell area the mask calls urban matches the 30 m label's urban area to within a quarter
     fine_area = (region.label == 1).sum() * region.fine_grid.res**2
     assert mask.sum() * region.grid.res**2 == pytest.approx(fine_area, rel=0.25)
-    brightest = np.argsort(-region.radiance.ravel())[:40]
+    from scipy import ndimage
+
+    lit = ndimage.median_filter(np.nan_to_num(region.radiance), 3)  # not the single-pixel gas flares
+    brightest = np.argsort(-lit.ravel())[:20]
     assert mask.ravel()[brightest].all()
     assert np.nanmedian(region.radiance[mask]) > 10 * np.nanmedian(region.radiance[~mask])
 

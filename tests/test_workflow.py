@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -105,6 +106,9 @@ REFUSALS = {  # case: (snakemake arguments, the one line expected after "urbaneo
     "unwired target, input lacking": (["npp", "--config", "cities=[tiny,nonpp]"],
                                       "config/cities/nonpp.yaml: city 'nonpp' cannot make product 'npp': "
                                       "input 'npp_reference' is not configured"),
+    "product target, input lacking": (["urban", "--config", "cities=[tiny,nourban]"],
+                                      "config/cities/nourban.yaml: city 'nourban' cannot make product 'urban': "
+                                      "input 'urban_labels' is not configured"),
 }
 
 
@@ -122,6 +126,7 @@ def test_refusals_are_one_line(tmp_path, write_city):
         lacking = yaml.safe_load((root / "config/cities/tiny.yaml").read_text())["inputs"]
         del lacking["npp_reference"]
         write_city(root, "nonpp", inputs=lacking)
+        write_city(root, "nourban", inputs={k: v for k, v in lacking.items() if k != "urban_labels"})
         procs[case] = start_snakemake(root, "-n", *args)
     failures = {case: one_line_failure(finish(proc), REFUSALS[case][1]) for case, proc in procs.items()}
     assert not {case: problems for case, problems in failures.items() if problems}
@@ -189,7 +194,7 @@ def test_synth_city_cli_passes_the_city(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(REPO)  # read-only use of config/cities/tiny.yaml
     assert main(["synth-city", str(tmp_path / "tiny"), "--city-config", "config/cities/tiny.yaml"]) == 0
     assert calls == [(str(tmp_path / "tiny"), {"seed": 1, "profile": "tiny", "aoi": [118.745, 32.030, 118.760, 32.043],
-                                                "years": [2020, 2021], "region_buffer_km": 12, "name": "tiny"})]
+                                                "years": [2020, 2021], "region_buffer_km": 19, "name": "tiny"})]
     assert "wrote 3 paths for 2 inputs" in capsys.readouterr().out
     assert main(["synth-city", str(tmp_path / "other"), "--seed", "7", "--profile", "tiny"]) == 0
     assert calls[-1] == (str(tmp_path / "other"), {"seed": 7, "profile": "tiny"})
@@ -242,8 +247,19 @@ def test_all_on_tiny_generated_city(tiny_run):
         assert (wf / f"results/demo/tiny/inputs/{source}.png").read_bytes()[:4] == b"\x89PNG", source
     assert validate_catalog(wf / "results/demo/catalog.json") == []
     assert len(json.loads((wf / "results/demo/tiny/inputs/items.json").read_text())) == len(TINY_KEYS)
+    # the urban product: mask, polygons, overlay, the evaluation of every method, STAC items
+    urban = wf / "results/demo/tiny/urban"
+    for name in ("urban_mask.tif", "urban_polygons.gpkg", "urban_overlay.png", "metrics.json", "metrics.png",
+                 "methods.png"):
+        assert (urban / name).is_file(), name
+    item = (urban / "item.txt").read_text().strip()
+    assert (wf / f"results/demo/stac/urban/{item}/{item}.json").is_file()
+    metrics = json.loads((urban / "metrics.json").read_text())
+    assert set(metrics["methods"]) == {"ifcn", "fcn32s", "fcn16s", "fcn8s", "unet", "svm", "otsu", "threshold"}
+    for method in ("ifcn", "svm"):
+        assert (wf / f"logs/tiny/train_urban_{method}.log").is_file()
     snapshot = yaml.safe_load((wf / "results/demo/config.yaml").read_text())
-    assert snapshot["config"]["cities"] == ["tiny"] and snapshot["cities"]["tiny"]["region_buffer_km"] == 12
+    assert snapshot["config"]["cities"] == ["tiny"] and snapshot["cities"]["tiny"]["region_buffer_km"] == 19
 
     again = snakemake(wf, "-n", "all", "--config", "cities=[tiny]")
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
@@ -256,8 +272,34 @@ def _digests(root: Path) -> dict[str, str]:
 
 @pytest.mark.integration
 def test_same_city_twice_gives_byte_identical_outputs(tiny_run, tmp_path):
-    """Reproducibility: a second run in another folder writes the same bytes (inputs, tiles, published)."""
+    """Reproducibility: a second run in another folder writes the same bytes (inputs, tiles, trained
+    models and their predictions, everything published)."""
     again = run_all_on_tiny(tmp_path / "wf")
-    for folder in ("resources/raw/tiny", "resources/tiles/tiny", "results/demo"):
+    for folder in ("resources/raw/tiny", "resources/tiles/tiny", "resources/urban/tiny", "results/demo"):
         first, second = _digests(tiny_run / folder), _digests(again / folder)
         assert first and first == second, folder
+
+
+@pytest.mark.integration
+def test_changing_one_param_makes_a_new_version(tiny_run, tmp_path, capsys):
+    """Rerun the tiny city's urban product with another param: only the urban jobs rerun, and the
+    catalog gains a version that points back to the one it supersedes; `catalog diff` names the change."""
+    from urbaneo.artifacts.stac import load_items
+
+    wf = tmp_path / "wf"
+    shutil.copytree(tiny_run, wf, symlinks=True)  # copy2 keeps mtimes: nothing upstream reruns
+    old = (wf / "results/demo/tiny/urban/item.txt").read_text().strip()
+    proc = snakemake(wf, "--cores", "2", "urban", "--config", "cities=[tiny]", "max_epochs=2", timeout=900)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    ran = set(re.findall(r"rule (\w+):", proc.stdout + proc.stderr))
+    assert {"train_urban", "predict_urban", "evaluate_urban", "publish_urban"} <= ran
+    assert not ran & {"synth_city", "align_source", "ingest_source", "tiles"}
+    new = (wf / "results/demo/tiny/urban/item.txt").read_text().strip()
+    assert new != old
+    items = load_items(wf / "results/demo")
+    assert items[old]["properties"]["deprecated"] is True and not items[new]["properties"].get("deprecated")
+    links = {link["rel"]: link["href"] for link in items[new]["links"]}
+    assert links["predecessor-version"].endswith(f"{old}.json")
+    assert main(["catalog", "diff", old, new, "--run-dir", str(wf / "results/demo")]) == 0
+    out = capsys.readouterr().out
+    assert "methods.ifcn.epochs" in out

@@ -162,8 +162,18 @@ def _save_checkpoint(path: Path, model, optimizer, scheduler, epoch: int, histor
         "rng": _rng_state(generator),
         "history": history,
     }
-    with atomic_path(path) as tmp:
-        torch.save(data, tmp)
+    save(data, path)
+
+
+def save(obj: Any, path: str | os.PathLike) -> Path:
+    """``torch.save`` to ``path`` atomically, the same bytes for the same object.
+
+    Saved through a file object: given a path, torch names the archive's root folder after the
+    file, and the atomic writer's temporary name is random.
+    """
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch.save(obj, f)
+    return Path(path)
 
 
 def _mean_loss(model, loader, loss_fn, dev) -> float:

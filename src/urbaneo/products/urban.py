@@ -95,7 +95,7 @@ def hyperparameters(method: str, preset: str, max_epochs: int | None = None) -> 
 def train(method: str, aligned_dir, tiles, out, *, preset: str, seed: int, max_epochs: int | None = None,
           vgg16: str | None = None, progress: bool = True) -> dict:
     """Fit one method on the region's training chips and save it to ``out`` (a torch file of tensors)."""
-    from ..training import seed_everything
+    from ..training import save, seed_everything
 
     hp = hyperparameters(method, preset, max_epochs)
     seed_everything(seed)
@@ -112,8 +112,7 @@ def train(method: str, aligned_dir, tiles, out, *, preset: str, seed: int, max_e
     data = {"format": MODEL_FORMAT, "method": method, "preset": preset, "seed": seed, "hyperparameters": hp,
             "input_size": s.input_size, "chip": s.chip, "train_chips": len(s.x_train),
             "held_out_town": s.held.town, "dropped_chips": list(s.held.dropped), "state": state, "history": history}
-    with atomic_path(out) as tmp:
-        torch.save(data, tmp)
+    save(data, out)
     return data
 
 

@@ -53,7 +53,9 @@ def _mlm_io(model: dict) -> tuple[list, list]:
     outputs = [{"name": "construction land", "tasks": ["semantic-segmentation"],
                 "result": {"shape": [-1, 2 if model["method"] in DEEP else 1, size, size],
                            "dim_order": ["batch", "channel", "height", "width"], "data_type": data_type},
-                "classification:classes": [{"value": 0, "name": "other"}, {"value": 1, "name": "construction land"}]}]
+                # classes in words: `classification:classes` would need the classification schema vendored
+                "description": "class 0 other land, class 1 construction land"
+                               + (" (softmax over 2 logits, argmax)" if model["method"] in DEEP else " (0/1)")}]
     return inputs, outputs
 
 
