@@ -289,6 +289,7 @@ def test_changing_one_param_makes_a_new_version(tiny_run, tmp_path, capsys):
     wf = tmp_path / "wf"
     shutil.copytree(tiny_run, wf, symlinks=True)  # copy2 keeps mtimes: nothing upstream reruns
     old = (wf / "results/demo/tiny/urban/item.txt").read_text().strip()
+    before = load_items(wf / "results/demo")
     proc = snakemake(wf, "--cores", "2", "urban", "--config", "cities=[tiny]", "max_epochs=2", timeout=900)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     ran = set(re.findall(r"rule (\w+):", proc.stdout + proc.stderr))
@@ -297,9 +298,23 @@ def test_changing_one_param_makes_a_new_version(tiny_run, tmp_path, capsys):
     new = (wf / "results/demo/tiny/urban/item.txt").read_text().strip()
     assert new != old
     items = load_items(wf / "results/demo")
+    # new versions of the product and of the models it depends on only; the inputs stay as they were
+    added = {items[i]["collection"] for i in set(items) - set(before)}
+    assert added == {"urban", "models"}
+    assert all(items[i] == before[i] for i in before if before[i]["collection"] == "inputs")
     assert items[old]["properties"]["deprecated"] is True and not items[new]["properties"].get("deprecated")
     links = {link["rel"]: link["href"] for link in items[new]["links"]}
     assert links["predecessor-version"].endswith(f"{old}.json")
     assert main(["catalog", "diff", old, new, "--run-dir", str(wf / "results/demo")]) == 0
     out = capsys.readouterr().out
     assert "methods.ifcn.epochs" in out
+
+
+@pytest.mark.integration
+def test_report_holds_every_published_figure(tiny_run, tmp_path):
+    report = tmp_path / "report.html"
+    proc = snakemake(tiny_run, "--report", str(report), "all", "--config", "cities=[tiny]", timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    added = set(re.findall(r"Adding (\S+\.png)", proc.stdout + proc.stderr))
+    assert {"urban_overlay.png", "metrics.png", "methods.png", "viirs.png", "landsat.png"} <= added
+    assert report.stat().st_size > 100_000
