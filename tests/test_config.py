@@ -56,7 +56,7 @@ def test_repo_config_and_cities_load_with_defaults():
     lon0, lat0, lon1, lat1 = aoi_bounds(tiny)
     assert 118.70 <= lon0 < lon1 <= 118.78 and 32.00 <= lat0 < lat1 <= 32.07
     assert 1.3 < (lon1 - lon0) * 94.4 < 1.7 and 1.3 < (lat1 - lat0) * 111.0 < 1.7
-    assert tiny["synthetic"] == {"seed": 1, "profile": "tiny"} and tiny["region_buffer_km"] == 12
+    assert tiny["synthetic"] == {"seed": 1, "profile": "tiny"} and tiny["region_buffer_km"] == 19
     for city in cities.values():  # every product is makeable from a generated city
         assert set(city["inputs"]) == {k for keys in PRODUCT_INPUTS.values() for k in keys}
         assert all(missing_inputs(city, product) == [] for product in PRODUCTS)
@@ -66,7 +66,8 @@ def test_config_defaults_are_filled_and_input_untouched():
     given = {"cities": ["tiny"]}
     config = load_config(given)
     assert config == {"cities": ["tiny"], "run": "demo", "preset": "demo", "seed": 0,
-                      "cities_dir": "config/cities", "threads": 2}
+                      "cities_dir": "config/cities", "threads": 2,
+                      "max_epochs": None, "weights": {"vgg16": None}}
     assert given == {"cities": ["tiny"]}
 
 

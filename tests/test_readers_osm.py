@@ -124,7 +124,9 @@ def test_tiny_city_matches_its_truth(tiny_city):
     assert np.corrcoef(true_height[both], mean_height[both])[0, 1] > 0.9  # levels x 3 m is close to the truth
     lcz = world.lcz_map(len(m["years"]) - 1, grid)
     assert ds["green_fraction"].values[lcz == 11].mean() > 0.8  # dense trees: forest and park districts
-    assert ds["water_mask"].values[lcz == 17].mean() > 0.7 and ds["water_mask"].values[lcz != 17].sum() == 0
+    water = ds["water_mask"].values
+    assert water[lcz == 17].mean() > 0.7  # the zoning takes 30 m cell centres: a few bank pixels differ
+    assert water[lcz != 17].sum() <= 0.02 * water.sum()
 
 
 # -- exact geometry on a hand-made extract ---------------------------------------------------------------

@@ -7,6 +7,7 @@ GLASS-like HDF4 file written here with pyhdf).
 
 from __future__ import annotations
 
+import functools
 import sys
 
 import numpy as np
@@ -49,6 +50,13 @@ def demo_ds(demo_nc):
         return ds.load()
 
 
+@pytest.fixture(scope="module")
+def nc_tif(demo_ds):
+    """write_tif on the grid of the tiny city's NetCDF (0.05 degree cell centres)."""
+    west, north = float(demo_ds.lon.min()) - 0.025, float(demo_ds.lat.max()) + 0.025
+    return functools.partial(write_tif, transform=from_origin(west, north, 0.05, 0.05))
+
+
 def write_nc(path, values, dims, coords, attrs=None, extra=None, name="par"):
     """A small NetCDF holding ``name`` (units MJ m-2 d-1 unless attrs say otherwise)."""
     ds = xr.Dataset({name: (dims, np.asarray(values, "f4"), {"units": "MJ m-2 d-1", **(attrs or {})}),
@@ -72,6 +80,10 @@ def write_tif(path, data, *, crs="EPSG:4326", transform=from_origin(118.6, 32.2,
 
 def demo_coords(demo_ds, days):
     return {"time": demo_ds.time.values[:days], "lat": demo_ds.lat.values, "lon": demo_ds.lon.values}
+
+
+def demo_shape(demo_ds, days):
+    return days, demo_ds.sizes["lat"], demo_ds.sizes["lon"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -199,12 +211,12 @@ def test_unit_spellings(units, factor):
 # --------------------------------------------------------------------------------------------
 
 
-def test_geotiff_stack_equals_the_netcdf(tmp_path, demo_ds, demo_par, grid):
+def test_geotiff_stack_equals_the_netcdf(nc_tif, tmp_path, demo_ds, demo_par, grid):
     par = demo_ds.par.values
-    write_tif(tmp_path / "PAR_20200101.tif", par[0])
-    write_tif(tmp_path / "PAR_2020-01-02.tif", par[1])
-    write_tif(tmp_path / "GLASS_PAR.A2020003.tif", par[2])
-    write_tif(tmp_path / "later.tif", par[3:6], descriptions=["2020-01-04", "20200105", "PAR 2020-01-06"])
+    nc_tif(tmp_path / "PAR_20200101.tif", par[0])
+    nc_tif(tmp_path / "PAR_2020-01-02.tif", par[1])
+    nc_tif(tmp_path / "GLASS_PAR.A2020003.tif", par[2])
+    nc_tif(tmp_path / "later.tif", par[3:6], descriptions=["2020-01-04", "20200105", "PAR 2020-01-06"])
     stack = P.read_par(tmp_path, grid)
     assert [str(t)[:10] for t in stack.time.values] == [f"2020-01-0{d}" for d in range(1, 7)]
     np.testing.assert_allclose(stack.values, demo_par.values[:6], rtol=1e-5)
@@ -300,7 +312,7 @@ def test_hdf4_glass_like_par(tmp_path, grid):
 
 
 def test_all_missing_netcdf(tmp_path, demo_ds, grid):
-    path = write_nc(tmp_path / "empty.nc", np.full((3, 6, 6), np.nan), ("time", "lat", "lon"),
+    path = write_nc(tmp_path / "empty.nc", np.full(demo_shape(demo_ds, 3), np.nan), ("time", "lat", "lon"),
                     demo_coords(demo_ds, 3))
     with pytest.raises(InputError, match=r"empty.nc: PAR is all missing \(NaN/fill\)"):
         P.read_par(path, grid)
@@ -308,16 +320,17 @@ def test_all_missing_netcdf(tmp_path, demo_ds, grid):
         P.describe(path)
 
 
-def test_no_georeferencing(tmp_path, demo_ds, grid):
+def test_no_georeferencing(nc_tif, tmp_path, demo_ds, grid):
     bare = write_nc(tmp_path / "bare.nc", demo_ds.par.values[:2], ("time", "a", "b"),
                     {"time": demo_ds.time.values[:2]})
     with pytest.raises(InputError, match="bare.nc: par has no georeferencing"):
         P.read_par(bare, grid)
     xy = write_nc(tmp_path / "xy.nc", demo_ds.par.values[:2], ("time", "y", "x"),
-                  {"time": demo_ds.time.values[:2], "y": np.arange(6.0) * 1000, "x": np.arange(6.0) * 1000})
+                  {"time": demo_ds.time.values[:2], "y": np.arange(demo_ds.sizes["lat"]) * 1000.0,
+                   "x": np.arange(demo_ds.sizes["lon"]) * 1000.0})
     with pytest.raises(InputError, match="xy.nc: par has projected x/y coordinates but no grid_mapping"):
         P.read_par(xy, grid)
-    tif = write_tif(tmp_path / "PAR_20200101.tif", demo_ds.par.values[0], crs=None)
+    tif = nc_tif(tmp_path / "PAR_20200101.tif", demo_ds.par.values[0], crs=None)
     with pytest.raises(InputError, match="PAR_20200101.tif: raster has no CRS"):
         P.read_par(tif, grid)
 
@@ -330,8 +343,8 @@ def test_grid_outside_the_data(demo_nc):
 
 def test_netcdf_without_par_variable(tmp_path, demo_ds, grid):
     coords = demo_coords(demo_ds, 2)
-    ds = xr.Dataset({"temperature": (("time", "lat", "lon"), np.zeros((2, 6, 6))),
-                     "fpar": (("time", "lat", "lon"), np.zeros((2, 6, 6)),
+    ds = xr.Dataset({"temperature": (("time", "lat", "lon"), np.zeros(demo_shape(demo_ds, 2))),
+                     "fpar": (("time", "lat", "lon"), np.zeros(demo_shape(demo_ds, 2)),
                               {"long_name": "fraction of absorbed photosynthetically active radiation"})},
                     coords=coords)
     ds.to_netcdf(tmp_path / "other.nc")
@@ -339,17 +352,17 @@ def test_netcdf_without_par_variable(tmp_path, demo_ds, grid):
         P.read_par(tmp_path / "other.nc", grid)
 
 
-def test_geotiff_stack_without_dates(tmp_path, demo_ds, grid):
-    one = write_tif(tmp_path / "par_stack.tif", demo_ds.par.values[0])
+def test_geotiff_stack_without_dates(nc_tif, tmp_path, demo_ds, grid):
+    one = nc_tif(tmp_path / "par_stack.tif", demo_ds.par.values[0])
     with pytest.raises(InputError, match="par_stack.tif: no date in the file name"):
         P.read_par(one, grid)
-    many = write_tif(tmp_path / "par_many.tif", demo_ds.par.values[:3], descriptions=["2020-01-01", "", "x"])
+    many = nc_tif(tmp_path / "par_many.tif", demo_ds.par.values[:3], descriptions=["2020-01-01", "", "x"])
     with pytest.raises(InputError, match="par_many.tif: band 2 of 3 has no date"):
         P.read_par(many, grid)
 
 
-def test_units_missing_or_unknown(tmp_path, demo_ds, grid):
-    tif = write_tif(tmp_path / "PAR_20200101.tif", demo_ds.par.values[0], units=None)
+def test_units_missing_or_unknown(nc_tif, tmp_path, demo_ds, grid):
+    tif = nc_tif(tmp_path / "PAR_20200101.tif", demo_ds.par.values[0], units=None)
     with pytest.raises(InputError, match="PAR_20200101.tif: PAR has no units"):
         P.read_par(tif, grid)
     declared = [P.read_par(tif, grid, units=u).values for u in ("W m-2", "MJ m-2 d-1")]  # by the caller instead
@@ -360,9 +373,9 @@ def test_units_missing_or_unknown(tmp_path, demo_ds, grid):
         P.read_par(nc, grid)
 
 
-def test_same_day_in_two_files(tmp_path, demo_ds, grid):
-    write_tif(tmp_path / "PAR_20200101.tif", demo_ds.par.values[0])
-    write_tif(tmp_path / "PAR.A2020001.tif", demo_ds.par.values[0])
+def test_same_day_in_two_files(nc_tif, tmp_path, demo_ds, grid):
+    nc_tif(tmp_path / "PAR_20200101.tif", demo_ds.par.values[0])
+    nc_tif(tmp_path / "PAR.A2020001.tif", demo_ds.par.values[0])
     with pytest.raises(InputError, match="PAR_20200101.tif: 2020-01-01 is also in PAR.A2020001.tif"):
         P.read_par(tmp_path, grid)
 

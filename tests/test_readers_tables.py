@@ -15,7 +15,7 @@ from urbaneo.errors import InputError
 from urbaneo.grid import Grid, city_grid
 from urbaneo.readers import tables as T
 
-BUFFER_M = 12_000.0  # config/cities/tiny.yaml region_buffer_km
+BUFFER_M = TINY_CITY["region_buffer_km"] * 1000.0
 
 
 @pytest.fixture(scope="module")
