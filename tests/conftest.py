@@ -87,3 +87,11 @@ def real_data() -> Path:
     if not path.is_dir():
         pytest.skip(f"real test data not found at {path} (it lives in shared/ beside the clone)")
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """`snakemake all` on the tiny generated city, locally, once per session (read-only for tests)."""
+    from snakemake_runs import run_all_on_tiny
+
+    return run_all_on_tiny(tmp_path_factory.mktemp("run1") / "wf")

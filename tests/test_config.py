@@ -66,9 +66,24 @@ def test_config_defaults_are_filled_and_input_untouched():
     given = {"cities": ["tiny"]}
     config = load_config(given)
     assert config == {"cities": ["tiny"], "run": "demo", "preset": "demo", "seed": 0,
-                      "cities_dir": "config/cities", "threads": 2,
-                      "max_epochs": None, "weights": {"vgg16": None}}
+                      "cities_dir": "config/cities", "threads": 2, "gpus": 1,
+                      "max_epochs": None, "weights": {"vgg16": None}, "batch": None,
+                      "batches_dir": "config/batches"}
     assert given == {"cities": ["tiny"]}
+
+
+def test_batch_sets_cities_and_run(tmp_path):
+    config = load_config({"batch": "example"}, root=REPO)
+    assert config["cities"] == ["demo", "tiny"] and config["run"] == "example"
+    (tmp_path / "batches").mkdir()
+    (tmp_path / "batches/east.yaml").write_text("cities: [tiny]\nrun: east-2026\n")
+    config = load_config({"batch": "east", "batches_dir": "batches", "run": "ignored"}, root=tmp_path)
+    assert config["cities"] == ["tiny"] and config["run"] == "east-2026"
+    with pytest.raises(InputError, match=r"^batches/west.yaml: batch file not found \(batch 'west' is named in cfg\)$"):
+        load_config({"batch": "west", "batches_dir": "batches"}, root=tmp_path, where="cfg")
+    (tmp_path / "batches/bad.yaml").write_text("cities: []\n")
+    with pytest.raises(InputError, match=r"^batches/bad.yaml: cities: "):
+        load_config({"batch": "bad", "batches_dir": "batches"}, root=tmp_path)
 
 
 def test_city_defaults(tmp_path, write_city):

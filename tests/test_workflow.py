@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,43 +14,15 @@ import yaml
 
 import urbaneo.synth
 from conftest import REPO
+from snakemake_runs import REPRODUCED, copy_workflow, digests, finish, run_all_on_tiny, snakemake, start_snakemake
 from urbaneo.cli import main
 
-BIN = Path(sys.executable).parent
-SNAKEMAKE = BIN / "snakemake"
 TINY_KEYS = set(yaml.safe_load((REPO / "config/cities/tiny.yaml").read_text())["inputs"])
-
-
-def copy_workflow(root: Path) -> Path:
-    """A private copy of the workflow (with the rules' conda env file), so runs touch nothing here."""
-    root.mkdir(parents=True)
-    shutil.copy(REPO / "Snakefile", root)
-    for folder in ("workflow", "config", "envs"):
-        if (REPO / folder).is_dir():
-            shutil.copytree(REPO / folder, root / folder)
-    return root
 
 
 @pytest.fixture
 def wf(tmp_path) -> Path:
     return copy_workflow(tmp_path / "wf")
-
-
-def start_snakemake(root: Path, *args: str) -> subprocess.Popen:
-    # The rules call `urbaneo`, installed beside this interpreter's snakemake.
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-    return subprocess.Popen([str(SNAKEMAKE), "-s", str(root / "Snakefile"), "-d", str(root), *args],
-                            cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def finish(proc: subprocess.Popen, timeout: int = 120) -> subprocess.CompletedProcess:
-    stdout, stderr = proc.communicate(timeout=timeout)
-    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
-
-
-def snakemake(root: Path, *args: str, timeout: int = 120) -> subprocess.CompletedProcess:
-    """Run snakemake on a copy; targets go before --config (which takes every word after it)."""
-    return finish(start_snakemake(root, *args), timeout)
 
 
 def one_line_failure(proc: subprocess.CompletedProcess, expected: str) -> list[str]:
@@ -82,7 +52,8 @@ def test_dry_runs(wf):
     tiny = start_snakemake(wf, "-n", "-p", "--workflow-profile", str(wf / "workflow/profiles/default"),
                            "all", "--config", "cities=[tiny]")
     both = start_snakemake(copy_workflow(wf.parent / "wf2"), "-n", "ingest", "--config", "cities=[tiny,demo]")
-    tiny, both = finish(tiny), finish(both)
+    batch = start_snakemake(copy_workflow(wf.parent / "wf3"), "-n", "all", "--config", "batch=example")
+    tiny, both, batch = finish(tiny), finish(both), finish(batch)
     assert tiny.returncode == 0, tiny.stdout + tiny.stderr
     # Config reaches the jobs through params, as CLI arguments.
     assert ("urbaneo synth-city resources/raw/tiny --seed 1 --profile tiny"
@@ -92,11 +63,19 @@ def test_dry_runs(wf):
     assert both.returncode == 0, both.stdout + both.stderr
     for city in ("tiny", "demo"):
         assert f"resources/ingest/{city}/inventory.json" in both.stdout
+    # a batch publishes under its own run name; what does not depend on the run is shared
+    assert batch.returncode == 0, batch.stdout + batch.stderr
+    for city in ("tiny", "demo"):
+        assert f"results/example/{city}/urban/item.txt" in batch.stdout
+        assert f"resources/example/urban/{city}/ifcn/model.pt" in batch.stdout
+        assert f"resources/align/{city}/viirs.zarr" in batch.stdout
 
 
 REFUSALS = {  # case: (snakemake arguments, the one line expected after "urbaneo: ")
     "wrong key": (["--config", "colour=red"], "config/config.yaml: colour: additional property not allowed"),
     "bad type": (["--config", "seed=abc"], 'config/config.yaml: seed: expected integer, got "abc"'),
+    "unknown batch": (["--config", "batch=nowhere"],
+                      "config/batches/nowhere.yaml: batch file not found (batch 'nowhere' is named in config/config.yaml)"),
     "unknown city": (["--config", "cities=[atlantis]"],
                      "config/cities/atlantis.yaml: city file not found (city 'atlantis' is listed in cities)"),
     "city without aoi": (["--config", "cities=[noaoi]"], "config/cities/noaoi.yaml: aoi: required key missing"),
@@ -202,19 +181,6 @@ def test_synth_city_cli_passes_the_city(tmp_path, monkeypatch, capsys):
 
 # --- end to end ----------------------------------------------------------------------------------
 
-def run_all_on_tiny(root: Path) -> Path:
-    copy_workflow(root)
-    proc = snakemake(root, "--cores", "2", "--show-failed-logs", "all", "--config", "cities=[tiny]", timeout=1200)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return root
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory) -> Path:
-    """`snakemake all` on the tiny generated city, once for the tests below."""
-    return run_all_on_tiny(tmp_path_factory.mktemp("run1") / "wf")
-
-
 @pytest.mark.integration
 def test_all_on_tiny_generated_city(tiny_run):
     wf = tiny_run
@@ -257,7 +223,7 @@ def test_all_on_tiny_generated_city(tiny_run):
     metrics = json.loads((urban / "metrics.json").read_text())
     assert set(metrics["methods"]) == {"ifcn", "fcn32s", "fcn16s", "fcn8s", "unet", "svm", "otsu", "threshold"}
     for method in ("ifcn", "svm"):
-        assert (wf / f"logs/tiny/train_urban_{method}.log").is_file()
+        assert (wf / f"logs/tiny/train_urban_{method}_demo.log").is_file()
     snapshot = yaml.safe_load((wf / "results/demo/config.yaml").read_text())
     assert snapshot["config"]["cities"] == ["tiny"] and snapshot["cities"]["tiny"]["region_buffer_km"] == 19
 
@@ -265,18 +231,13 @@ def test_all_on_tiny_generated_city(tiny_run):
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
 
 
-def _digests(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file() and not p.name.startswith(".")}
-
-
 @pytest.mark.integration
 def test_same_city_twice_gives_byte_identical_outputs(tiny_run, tmp_path):
     """Reproducibility: a second run in another folder writes the same bytes (inputs, tiles, trained
     models and their predictions, everything published)."""
     again = run_all_on_tiny(tmp_path / "wf")
-    for folder in ("resources/raw/tiny", "resources/tiles/tiny", "resources/urban/tiny", "results/demo"):
-        first, second = _digests(tiny_run / folder), _digests(again / folder)
+    for folder in REPRODUCED:
+        first, second = digests(tiny_run / folder), digests(again / folder)
         assert first and first == second, folder
 
 

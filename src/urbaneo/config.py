@@ -30,6 +30,7 @@ PRODUCT_INPUTS: dict[str, tuple[str, ...]] = {
 
 CONFIG_SCHEMA = "config.schema.yaml"
 CITY_SCHEMA = "city.schema.yaml"
+BATCH_SCHEMA = "batch.schema.yaml"
 
 
 class CityConfig(dict):
@@ -52,14 +53,26 @@ def schema_dir() -> Path:
 
 
 def load_config(path_or_dict: str | os.PathLike | Mapping, *, where: str | None = None,
-                schemas: str | os.PathLike | None = None) -> dict:
-    """Validate the run config (a YAML path or an already-loaded dict); return a copy with defaults."""
+                schemas: str | os.PathLike | None = None, root: str | os.PathLike | None = None) -> dict:
+    """Validate the run config (a YAML path or an already-loaded dict); return a copy with defaults.
+
+    With ``batch: NAME`` the batch file {batches_dir}/NAME.yaml sets ``cities`` and ``run`` (the
+    run defaults to the batch's name, so two batches never publish into the same results/{run}).
+    """
     if isinstance(path_or_dict, Mapping):
         data, where = copy.deepcopy(dict(path_or_dict)), where or "config"
     else:
         where = where or str(path_or_dict)
         data = _read_yaml(path_or_dict, where)
     _validate(data, Path(schemas or schema_dir()) / CONFIG_SCHEMA, where)
+    if data["batch"]:
+        path = Path(root or ".") / data["batches_dir"] / f"{data['batch']}.yaml"
+        rel = str(Path(data["batches_dir"]) / f"{data['batch']}.yaml")
+        if not path.is_file():
+            raise InputError(rel, f"batch file not found (batch '{data['batch']}' is named in {where})")
+        batch = _read_yaml(path, rel)
+        _validate(batch, Path(schemas or schema_dir()) / BATCH_SCHEMA, rel)
+        data["cities"], data["run"] = batch["cities"], batch.get("run") or data["batch"]
     return data
 
 

@@ -12,6 +12,13 @@ Reproducibility contract (same inputs + same config => same weights on CPU):
 after the last finished epoch, and ends with exactly the weights of a run that was never interrupted
 (bit-exact on CPU; on CUDA as far as torch's deterministic kernels go).
 
+Several GPUs (or CPU processes): started by ``torchrun`` (or ``srun``, one task per device), i.e.
+with WORLD_SIZE > 1 in the environment, ``fit`` joins the process group (NCCL on CUDA, Gloo on the
+CPU), wraps the model in DistributedDataParallel and gives each process its share of every epoch
+(DistributedSampler, seeded, reshuffled per epoch). Gradients are averaged, so every process holds
+the same weights; only rank 0 writes the checkpoint (``is_main_process``). A resumed multi-process
+run restores rank 0's random state on every rank, so it is not bit-exact with an uninterrupted one.
+
 Batches are ``(inputs, target)``: ``inputs`` is a tensor (``model(x)``), a tuple/list (``model(*x)``)
 or a dict (``model(**x)``); the loss is ``loss_fn(model_output, target)``.
 """
@@ -41,6 +48,37 @@ CHECKPOINT_FORMAT = "urbaneo-checkpoint/1"
 def device() -> torch.device:
     """CUDA when available, else CPU."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def distributed() -> bool:
+    """Started as one of several processes (torchrun / srun set WORLD_SIZE)?"""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def is_main_process() -> bool:
+    """True unless this is a non-zero rank of a distributed run (only rank 0 writes files)."""
+    dist = torch.distributed
+    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+
+
+def _join_process_group(dev: torch.device) -> torch.device:
+    """Join the group torchrun / srun describe in the environment; this process's device."""
+    dist = torch.distributed
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+    if dev.type == "cuda":
+        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(dev)
+    return dev
+
+
+def _shard(loader, seed: int):
+    """``loader`` over this rank's share of the data: same batch size, a seeded distributed sampler."""
+    from torch.utils.data import DataLoader, DistributedSampler
+
+    sampler = DistributedSampler(loader.dataset, shuffle=True, seed=seed)
+    return DataLoader(loader.dataset, batch_size=loader.batch_size, sampler=sampler, num_workers=loader.num_workers,
+                      collate_fn=loader.collate_fn, pin_memory=loader.pin_memory, drop_last=loader.drop_last)
 
 
 def autocast(dev: torch.device | str):
@@ -216,6 +254,15 @@ def fit(
     seed_everything(seed)
     if dev.type == "cpu":
         torch.set_flush_denormal(True)  # late Adam steps crawl on CPU with denormal floats
+    net, sampler = model, None
+    if distributed():
+        from torch.nn.parallel import DistributedDataParallel
+
+        dev = _join_process_group(dev)
+        model.to(dev)
+        net = DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
+        train_loader = _shard(train_loader, seed)
+        sampler = train_loader.sampler
     model.to(dev)
     history: dict = {"epoch": [], "train_loss": [], "val_loss": []}
     start = 0
@@ -235,13 +282,16 @@ def fit(
     step = 0
     for epoch in range(start + 1, epochs + 1):
         model.train()
+        if sampler is not None:
+            sampler.set_epoch(epoch)
         total, count = 0.0, 0
-        bar = tqdm(train_loader, desc=f"epoch {epoch}/{epochs}", disable=not progress, leave=False)
+        bar = tqdm(train_loader, desc=f"epoch {epoch}/{epochs}", disable=not progress or not is_main_process(),
+                   leave=False)
         for inputs, target in bar:
             inputs, target = _to(inputs, dev), _to(target, dev)
             optimizer.zero_grad(set_to_none=True)
             with autocast(dev):
-                loss = loss_fn(_call(model, inputs), target)
+                loss = loss_fn(_call(net, inputs), target)
             loss.backward()
             optimizer.step()
             if scheduler is not None and scheduler_interval == "batch":
@@ -253,6 +303,10 @@ def fit(
                 log.info("epoch %d step %d loss %.6g", epoch, step, value)
         if scheduler is not None and scheduler_interval == "epoch":
             scheduler.step()
+        if sampler is not None:  # the mean over every rank's batches
+            sums = torch.tensor([total, count], dtype=torch.float64, device=dev)
+            torch.distributed.all_reduce(sums)
+            total, count = float(sums[0]), int(sums[1])
         train_loss = total / max(count, 1)
         val_loss = _mean_loss(model, val_loader, loss_fn, dev) if val_loader is not None else None
         history["epoch"].append(epoch)
@@ -260,8 +314,10 @@ def fit(
         history["val_loss"].append(val_loss)
         log.info("epoch %d/%d train loss %.6g%s", epoch, epochs, train_loss,
                  "" if val_loss is None else f" val loss {val_loss:.6g}")
-        if checkpoint is not None:
+        if checkpoint is not None and is_main_process():
             _save_checkpoint(checkpoint, model, optimizer, scheduler, epoch, history, generator)
+        if sampler is not None:
+            torch.distributed.barrier()  # no rank starts the next epoch (or leaves) before the checkpoint is written
     return history
 
 

@@ -162,7 +162,7 @@ def pretrained_inputs(wildcards):
 
 
 def urban_predictions(wildcards):
-    root = f"resources/urban/{wildcards.city}"
+    root = f"resources/{wildcards.run}/urban/{wildcards.city}"
     return [f"{root}/{m}/{name}" for m in URBAN_METHODS for name in ("model.pt", "mask.tif", "test_chips.npy")]
 
 
@@ -186,8 +186,15 @@ def urban_threads(wildcards):
 
 
 def urban_gpu(wildcards):
-    return 1 if wildcards.method in URBAN_DEEP else 0
+    return config["gpus"] if wildcards.method in URBAN_DEEP else 0
 
+
+def train_launcher(wildcards, resources):
+    # gpu > 1: one process per GPU under torchrun, in the one task the SLURM plugin starts (leave
+    # `tasks` unset: with tasks/tasks_per_gpu it adds --ntasks-per-gpu, plugin issue #459)
+    if resources.gpu > 1:
+        return f"torchrun --standalone --nproc_per_node={resources.gpu} -m urbaneo.cli"
+    return "urbaneo"
 
 
 def urban_runtime(wildcards):

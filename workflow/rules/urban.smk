@@ -9,7 +9,7 @@ rule train_urban:
         labels="resources/align/{city}/urban_labels.zarr",
         weights=pretrained_inputs,
     output:
-        "resources/urban/{city}/{method}/model.pt",
+        "resources/{run}/urban/{city}/{method}/model.pt",
     wildcard_constraints:
         method=one_of(URBAN_METHODS),
     params:
@@ -17,10 +17,11 @@ rule train_urban:
         seed=config["seed"],
         max_epochs=max_epochs_arg,
         vgg16=vgg16_arg,
+        launcher=train_launcher,
     log:
-        "logs/{city}/train_urban_{method}.log",
+        "logs/{city}/train_urban_{method}_{run}.log",
     benchmark:
-        "benchmarks/{city}/train_urban_{method}.tsv"
+        "benchmarks/{city}/train_urban_{method}_{run}.tsv"
     threads: urban_threads
     resources:
         mem_mb=urban_mem_mb,
@@ -29,7 +30,7 @@ rule train_urban:
     conda:
         URBANEO_ENV
     shell:
-        "urbaneo urban-train --method {wildcards.method} --aligned resources/align/{wildcards.city}"
+        "{params.launcher} urban-train --method {wildcards.method} --aligned resources/align/{wildcards.city}"
         " --tiles {input.tiles} --preset {params.preset} --seed {params.seed}{params.max_epochs}{params.vgg16}"
         " --threads {threads} --no-progress --out {output} > {log} 2>&1"
 
@@ -37,17 +38,17 @@ rule train_urban:
 # One job predicts every method: loading the region once costs more than predicting it here.
 rule predict_urban:
     input:
-        models=expand("resources/urban/{{city}}/{method}/model.pt", method=URBAN_METHODS),
+        models=expand("resources/{{run}}/urban/{{city}}/{method}/model.pt", method=URBAN_METHODS),
         tiles="resources/tiles/{city}/urban.parquet",
         viirs="resources/align/{city}/viirs.zarr",
         labels="resources/align/{city}/urban_labels.zarr",
     output:
-        masks=expand("resources/urban/{{city}}/{method}/mask.tif", method=URBAN_METHODS),
-        chips=expand("resources/urban/{{city}}/{method}/test_chips.npy", method=URBAN_METHODS),
+        masks=expand("resources/{{run}}/urban/{{city}}/{method}/mask.tif", method=URBAN_METHODS),
+        chips=expand("resources/{{run}}/urban/{{city}}/{method}/test_chips.npy", method=URBAN_METHODS),
     log:
-        "logs/{city}/predict_urban.log",
+        "logs/{city}/predict_urban_{run}.log",
     benchmark:
-        "benchmarks/{city}/predict_urban.tsv"
+        "benchmarks/{city}/predict_urban_{run}.tsv"
     threads: config["threads"]
     resources:
         mem_mb=urban_mem_mb,
@@ -56,7 +57,8 @@ rule predict_urban:
     conda:
         URBANEO_ENV
     shell:
-        "urbaneo urban-predict --predictions resources/urban/{wildcards.city} --aligned resources/align/{wildcards.city}"
+        "urbaneo urban-predict --predictions resources/{wildcards.run}/urban/{wildcards.city}"
+        " --aligned resources/align/{wildcards.city}"
         " --tiles {input.tiles} --threads {threads} --no-progress > {log} 2>&1"
 
 
@@ -94,7 +96,7 @@ rule evaluate_urban:
         URBANEO_ENV
     shell:
         "urbaneo urban-evaluate --aligned resources/align/{wildcards.city} --tiles {input.tiles}"
-        " --preset {params.preset} --predictions resources/urban/{wildcards.city}"
+        " --preset {params.preset} --predictions resources/{wildcards.run}/urban/{wildcards.city}"
         " --metrics {output.metrics} --table {output.table} --figure {output.figure} > {log} 2>&1"
 
 
@@ -135,5 +137,5 @@ rule publish_urban:
     shell:
         "urbaneo urban-publish --city {wildcards.city} --run-dir results/{wildcards.run}"
         " --aligned resources/align/{wildcards.city} --preset {params.preset} --seed {params.seed}"
-        "{params.max_epochs}{params.vgg16} --predictions resources/urban/{wildcards.city}"
+        "{params.max_epochs}{params.vgg16} --predictions resources/{wildcards.run}/urban/{wildcards.city}"
         " --period {params.period} --out {output.item} > {log} 2>&1"

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,7 +96,7 @@ def hyperparameters(method: str, preset: str, max_epochs: int | None = None) -> 
 def train(method: str, aligned_dir, tiles, out, *, preset: str, seed: int, max_epochs: int | None = None,
           vgg16: str | None = None, progress: bool = True) -> dict:
     """Fit one method on the region's training chips and save it to ``out`` (a torch file of tensors)."""
-    from ..training import save, seed_everything
+    from ..training import is_main_process, save, seed_everything
 
     hp = hyperparameters(method, preset, max_epochs)
     seed_everything(seed)
@@ -111,13 +112,15 @@ def train(method: str, aligned_dir, tiles, out, *, preset: str, seed: int, max_e
         state = {"threshold": torch.tensor(t, dtype=torch.float64)}
     data = {"format": MODEL_FORMAT, "method": method, "preset": preset, "seed": seed, "hyperparameters": hp,
             "input_size": s.input_size, "chip": s.chip, "train_chips": len(s.x_train),
+            "processes": int(os.environ.get("WORLD_SIZE", "1")),  # data-parallel: batch_size is per process
             "held_out_town": s.held.town, "dropped_chips": list(s.held.dropped), "state": state, "history": history}
-    save(data, out)
+    if is_main_process():  # the other ranks of a multi-GPU run hold the same weights
+        save(data, out)
     return data
 
 
 def _train_net(method, s: Samples, preset, seed, hp, vgg16, out: Path, progress) -> tuple[dict, dict]:
-    from ..training import fit
+    from ..training import fit, is_main_process
 
     model = fcn.build(method, preset, dropout=hp["dropout"])
     if vgg16 and method != "unet":  # U-Net has no VGG backbone
@@ -134,7 +137,8 @@ def _train_net(method, s: Samples, preset, seed, hp, vgg16, out: Path, progress)
     partial = out.with_name(f".{out.name}.{key}.partial")
     history = fit(model, loader, loss_fn=nn.CrossEntropyLoss(ignore_index=IGNORE), optimizer=optimizer,
                   epochs=hp["epochs"], seed=seed, checkpoint=partial, generator=generator, progress=progress)
-    partial.unlink(missing_ok=True)
+    if is_main_process():
+        partial.unlink(missing_ok=True)
     return model.state_dict(), history
 
 
@@ -215,7 +219,7 @@ def to_mask(probability: np.ndarray) -> np.ndarray:
 
 
 def prediction_files(root, method: str) -> tuple[Path, Path]:
-    """(region mask COG, test-chip masks .npy) of a method under ``root`` (resources/urban/<city>)."""
+    """(region mask COG, test-chip masks .npy) of a method under ``root`` (resources/<run>/urban/<city>)."""
     return Path(root) / method / "mask.tif", Path(root) / method / "test_chips.npy"
 
 

@@ -100,7 +100,7 @@ def add_parser(sub) -> None:
 
     p = sub.add_parser("urban-predict", help="region masks (COG) and test-chip masks of the trained urban methods")
     p.add_argument("--predictions", required=True, metavar="DIR",
-                   help="resources/urban/<city>: reads <method>/model.pt, writes <method>/mask.tif, test_chips.npy")
+                   help="resources/<run>/urban/<city>: reads <method>/model.pt, writes <method>/mask.tif, test_chips.npy")
     p.add_argument("--methods", nargs="*", help="only these (default: every method)")
     common(p, preset=False)
     runtime(p)
@@ -108,7 +108,7 @@ def add_parser(sub) -> None:
 
     p = sub.add_parser("urban-evaluate", help="Tables 2-4 and Fig. 6 for every urban method")
     common(p)
-    p.add_argument("--predictions", required=True, metavar="DIR", help="resources/urban/<city> (<method>/*)")
+    p.add_argument("--predictions", required=True, metavar="DIR", help="resources/<run>/urban/<city> (<method>/*)")
     p.add_argument("--metrics", required=True, metavar="JSON")
     p.add_argument("--table", required=True, metavar="PNG")
     p.add_argument("--figure", required=True, metavar="PNG")
@@ -119,7 +119,7 @@ def add_parser(sub) -> None:
     p.add_argument("--run-dir", required=True, metavar="DIR", help="results/<run>")
     common(p, tiles=False)
     training(p)
-    p.add_argument("--predictions", required=True, metavar="DIR", help="resources/urban/<city>")
+    p.add_argument("--predictions", required=True, metavar="DIR", help="resources/<run>/urban/<city>")
     p.add_argument("--period", nargs=2, type=int, required=True, metavar=("FIRST_YEAR", "LAST_YEAR"))
     p.add_argument("--out", required=True, metavar="TXT", help="the product item id; its folder holds the evaluation")
     p.set_defaults(func=_publish)
