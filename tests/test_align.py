@@ -118,3 +118,38 @@ def test_new_city_from_a_folder(tiny_city, tmp_path, monkeypatch):
     assert any("notes.xyz" in line for line in report["skipped"])
     with pytest.raises(InputError, match="exists already"):
         new_city("mycity", TINY_CITY["aoi"], inputs)
+
+
+# --- blockwise on dask (cities larger than memory) ---------------------------------------------------
+
+def _store_digests(root: Path) -> dict[str, str]:
+    """sha256 of every file of a Zarr store, its .zarray / .zattrs metadata included."""
+    import hashlib
+
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_gf2_on_a_local_dask_cluster_equals_the_in_process_store(city_file, tmp_path, monkeypatch):
+    """Blocks of 256 px over the tiny city's 490 x 500 VHR grid: 4 blocks, 16 Zarr chunks of 128."""
+    monkeypatch.setattr(align, "CHUNK", 128)  # a small city, small chunks: several blocks to stitch
+    city = load_city(city_file)
+    align.align(city, "gf2", tmp_path / "here.zarr")
+    align.align(city, "gf2", tmp_path / "dask.zarr", dask_scheduler="local", block=256, workers=2)
+    here, there = _store_digests(tmp_path / "here.zarr"), _store_digests(tmp_path / "dask.zarr")
+    assert len(here) > 16 and here == there
+
+
+def test_blockwise_bad_input_is_one_line(city_file, tmp_path):
+    data = yaml.safe_load(city_file.read_text())
+    data["aoi"] = [119.9, 31.0, 119.95, 31.05]  # about 100 km east of the scene
+    city_file.write_text(yaml.safe_dump(data))
+    out = tmp_path / "gf2.zarr"
+    with pytest.raises(InputError, match=r"GF2_.*\.tif: does not overlap the city grid EPSG:32650") as err:
+        align.align(load_city(city_file), "gf2", out, dask_scheduler="local", block=512)
+    assert "\n" not in str(err.value) and not out.exists()
+    with pytest.raises(InputError, match=r"^block: must be a positive multiple of 512 pixels, got 1000$"):
+        align.align(load_city(city_file), "gf2", out, dask_scheduler="local", block=1000)
+    with pytest.raises(InputError, match=r"^tcp://127\.0\.0\.1:9: no dask scheduler answers at this address"):
+        align.align(load_city(city_file), "gf2", out, dask_scheduler="tcp://127.0.0.1:9")
+    assert not out.exists()

@@ -71,6 +71,17 @@ def test_dry_runs(wf):
         assert f"resources/align/{city}/viirs.zarr" in batch.stdout
 
 
+def test_dask_settings_reach_the_align_jobs(wf, tmp_path):
+    overlay = tmp_path / "dask.yaml"
+    overlay.write_text("dask:\n  scheduler: local\n  block: 1024\n  workers: 3\n")
+    proc = snakemake(wf, "-n", "-p", "resources/align/tiny/gf2.zarr", "resources/align/tiny/viirs.zarr",
+                     "--configfile", str(overlay), "--config", "cities=[tiny]")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert ("urbaneo align --city config/cities/tiny.yaml --source gf2 --out resources/align/tiny/gf2.zarr"
+            " --dask-scheduler local --dask-block 1024 --dask-workers 3 >") in proc.stdout
+    assert "--source viirs --out resources/align/tiny/viirs.zarr >" in proc.stdout  # small grids stay in-process
+
+
 REFUSALS = {  # case: (snakemake arguments, the one line expected after "urbaneo: ")
     "wrong key": (["--config", "colour=red"], "config/config.yaml: colour: additional property not allowed"),
     "bad type": (["--config", "seed=abc"], 'config/config.yaml: seed: expected integer, got "abc"'),

@@ -6,6 +6,13 @@ with one line before any long job starts; the facts go to resources/ingest/{city
 align: each source is read onto the grids it is used on (urbaneo.grid.CityGrids) and stored as
 an xarray dataset in Zarr, one group per grid, chunked so that it opens lazily with dask:
 resources/align/{city}/{source}.zarr. Models train from these cubes, never from the raw files.
+
+Cities larger than memory: with a dask scheduler (``dask_scheduler="local"`` starts a LocalCluster
+for the job, or the address of a running ``dask scheduler``), the VHR grid, the only one that
+outgrows memory (3 m: a 50 km city is 16,700 x 16,700 pixels x 4 bands per scene), is read block
+by block on the workers and written chunk by chunk into the Zarr store; no process holds more than
+a few blocks. Each block is the same warp of the same pixels, so the store is identical to the
+in-process one (tested).
 """
 
 from __future__ import annotations
@@ -13,16 +20,18 @@ from __future__ import annotations
 import json
 import re
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Mapping
 
+import numpy as np
 import pandas as pd
 import xarray as xr
 
 from .atomic import atomic_dir, atomic_path
 from .config import aoi_bounds, city_root, resolve_input
 from .errors import InputError
-from .grid import CityGrids, city_grids
+from .grid import CityGrids, Grid, city_grids, to_dataarray
 from .inspect import describer
 from .readers import gf2, labels, landsat, osm, par, population, tables, viirs
 
@@ -92,6 +101,42 @@ def _gf2(paths, city, grids):
     mosaic = images[0]
     for img in images[1:]:  # several VHR scenes: the first valid pixel wins, in file order
         mosaic = mosaic.fillna(img)
+    return {"vhr": mosaic.to_dataset(name="reflectance")}
+
+
+def _gf2_block(paths: list[Path], grid: Grid) -> np.ndarray:
+    """The VHR mosaic of ``_gf2`` on one block of the grid, (4, h, w); NaN where no image reaches."""
+    out = np.full((len(gf2.BANDS), *grid.shape), np.nan, np.float32)
+    for p in paths:
+        if gf2.overlaps(p, grid):
+            out = np.where(np.isnan(out), gf2.read_vhr(p, grid).values, out)
+    return out
+
+
+def _blocks(grid: Grid, block: int) -> list[list[Grid]]:
+    """``grid`` cut into rows of blocks of ``block`` pixels (the last ones smaller), nested in it."""
+    return [[Grid(grid.epsg, grid.xmin + c * grid.res, grid.ymax - r * grid.res, grid.res,
+                  min(block, grid.width - c), min(block, grid.height - r), grid.wkt)
+             for c in range(0, grid.width, block)] for r in range(0, grid.height, block)]
+
+
+def _gf2_blockwise(paths, city, grids, block: int):
+    """``_gf2`` as a lazy dask array of blocks, computed by whichever scheduler is active."""
+    import dask
+    import dask.array as da
+
+    for p in paths:  # the in-process path's one-line error, before any block is scheduled:
+        if not gf2.overlaps(p, grids.vhr):  # the reader itself says it, on the 30 m grid of the same extent
+            gf2.read_vhr(p, grids.base)
+    # the attributes are those of the first image, as in _gf2 (they come from its metadata, not pixels)
+    first = next(g for row in _blocks(grids.vhr, block) for g in row if gf2.overlaps(paths[0], g))
+    attrs = gf2.read_vhr(paths[0], first).attrs
+    rows = [[da.from_delayed(dask.delayed(_gf2_block)(paths, g), (len(gf2.BANDS), *g.shape), np.float32)
+             for g in row] for row in _blocks(grids.vhr, block)]
+    data = da.block(rows)
+    data = data.rechunk((len(gf2.BANDS), CHUNK, CHUNK))  # the Zarr chunks: each written once
+    mosaic = to_dataarray(data, grids.vhr, ("band", "y", "x"), coords={"band": list(gf2.BANDS)},
+                          name="reflectance", attrs=attrs)
     return {"vhr": mosaic.to_dataset(name="reflectance")}
 
 
@@ -169,12 +214,47 @@ def _encoding(ds: xr.Dataset) -> dict:
     return enc
 
 
-def align(city: Mapping, source: str, out: str | Path) -> dict:
-    """Write ``source`` of ``city`` onto its grids as ``out`` (a Zarr store, one group per grid)."""
+BLOCKWISE: dict[str, Callable] = {"gf2": _gf2_blockwise}  # the sources big enough to need it
+
+
+def align(city: Mapping, source: str, out: str | Path, *, dask_scheduler: str | None = None,
+          block: int = 2048, workers: int = 2) -> dict:
+    """Write ``source`` of ``city`` onto its grids as ``out`` (a Zarr store, one group per grid).
+
+    ``dask_scheduler``: None (in this process), "local" (a LocalCluster of ``workers`` processes for
+    this call) or a scheduler address; sources in BLOCKWISE are then read in ``block``-pixel blocks
+    on the workers (``block`` a multiple of the Zarr chunk, CHUNK).
+    """
     if source not in ALIGNERS:
         raise InputError(source, f"not an alignable source; one of {sorted(ALIGNERS)}")
+    if block < CHUNK or block % CHUNK:
+        raise InputError("block", f"must be a positive multiple of {CHUNK} pixels, got {block}")
     grids = grids_of(city)
-    groups = ALIGNERS[source](input_paths(city, source), city, grids)
+    if dask_scheduler and source in BLOCKWISE:
+        with _dask_client(dask_scheduler, workers):
+            return _write(city, source, out, grids, BLOCKWISE[source](input_paths(city, source), city, grids, block))
+    return _write(city, source, out, grids, ALIGNERS[source](input_paths(city, source), city, grids))
+
+
+@contextmanager
+def _dask_client(scheduler: str, workers: int):
+    """A distributed Client for the block graph: a LocalCluster for this call, or a running scheduler."""
+    from distributed import Client, LocalCluster
+
+    if scheduler == "local":
+        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+                Client(cluster) as client:
+            yield client
+    else:
+        try:
+            client = Client(scheduler, timeout="10s")
+        except OSError as err:
+            raise InputError(scheduler, f"no dask scheduler answers at this address ({err})") from None
+        with client:
+            yield client
+
+
+def _write(city: Mapping, source: str, out: str | Path, grids: CityGrids, groups: dict) -> dict:
     summary = {}
     with atomic_dir(out) as tmp:
         for i, (group, ds) in enumerate(sorted(groups.items())):

@@ -84,7 +84,8 @@ def _align(args: argparse.Namespace) -> int:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PendingDeprecationWarning)  # rasterio's own affine "*" notices
-        summary = align(load_city(args.city), args.source, args.out)
+        summary = align(load_city(args.city), args.source, args.out, dask_scheduler=args.dask_scheduler,
+                        block=args.dask_block, workers=args.dask_workers)
     for group, variables in summary.items():
         print(f"align {args.source} [{group}]: " + ", ".join(f"{k}{tuple(v)}" for k, v in variables.items()))
     return 0
@@ -195,6 +196,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--source", required=True, help="input key, e.g. landsat, gf2, viirs, osm")
         p.add_argument("--out", required=True, metavar="PATH")
         p.set_defaults(func=func)
+    p.add_argument("--dask-scheduler", metavar="local|ADDRESS",
+                   help="read big grids (VHR) block by block on a dask cluster: 'local' or tcp://host:8786")
+    p.add_argument("--dask-block", type=int, default=2048, metavar="PX", help="block side in pixels (default 2048)")
+    p.add_argument("--dask-workers", type=int, default=2, metavar="N", help="workers of a local cluster (default 2)")
 
     p = sub.add_parser("tiles", help="cut one model's tile index (GeoParquet) from its aligned cube")
     p.add_argument("--city", required=True, metavar="PATH", help="city file (config/cities/<name>.yaml)")

@@ -15,18 +15,20 @@ rule align_source:
         aoi=lambda wildcards: list(aoi_bounds(CITIES[wildcards.city])),
         years=city_param("years"),
         region_buffer_km=city_param("region_buffer_km"),
+        dask=dask_args,  # the store is the same either way; switching re-aligns once
     log:
         "logs/{city}/align_{source}.log",
     benchmark:
         "benchmarks/{city}/align_{source}.tsv"
-    threads: 1
+    threads: align_threads
     resources:
         mem_mb=align_mem_mb,
         runtime=60,
     conda:
         URBANEO_ENV
     shell:
-        "urbaneo align --city {params.city_config} --source {wildcards.source} --out {output} > {log} 2>&1"
+        "urbaneo align --city {params.city_config} --source {wildcards.source} --out {output}{params.dask}"
+        " > {log} 2>&1"
 
 
 rule tiles:

@@ -16,7 +16,7 @@ from urbaneo.config import (
     load_cities,
     load_config,
 )
-from urbaneo.align import ALIGNERS
+from urbaneo.align import ALIGNERS, BLOCKWISE
 from urbaneo.errors import InputError
 from urbaneo.inspect import READERS
 from urbaneo.presets import TILES, URBAN_DEEP, URBAN_METHODS
@@ -119,11 +119,32 @@ def align_mem_mb_tiles(wildcards):
     return int(1000 + (1500 if wildcards.model == "lcz" else 100) * city_megapixels(wildcards.city))
 
 
+def dask_blockwise(wildcards):
+    return bool(config["dask"]["scheduler"]) and wildcards.source in BLOCKWISE
+
+
 def align_mem_mb(wildcards):
     # MB per base-grid megapixel: VHR is 100 pixels per base pixel x 4 float bands (plus the
     # warp buffers); Landsat holds every date; LCZ labels are also kept at VHR resolution.
+    # Blockwise on dask, a worker holds a few blocks of 4 bands (float32) whatever the city's size.
+    if dask_blockwise(wildcards):
+        block_mb = config["dask"]["block"] ** 2 * 4 * 4 / 1e6
+        local = config["dask"]["scheduler"] == "local"
+        return int(1500 + 3 * block_mb * (config["dask"]["workers"] if local else 1))
     per_mp = {"gf2": 3000, "landsat": 600, "lcz_labels": 300}.get(wildcards.source, 100)
     return int(1500 + per_mp * city_megapixels(wildcards.city))
+
+
+def align_threads(wildcards):
+    # a local dask cluster's workers run inside this job
+    return config["dask"]["workers"] if dask_blockwise(wildcards) and config["dask"]["scheduler"] == "local" else 1
+
+
+def dask_args(wildcards):
+    d = config["dask"]
+    if not dask_blockwise(wildcards):
+        return ""
+    return f" --dask-scheduler {d['scheduler']} --dask-block {d['block']} --dask-workers {d['workers']}"
 
 
 def product_outputs(product, pattern):

@@ -199,6 +199,20 @@ def _warp_rpc(src, grid: Grid, resampling: str) -> np.ndarray:
     return out
 
 
+def overlaps(path: str | PathLike, grid: Grid) -> bool:
+    """Does the image reach into ``grid``? The same test ``read_vhr`` fails on (map bounds, or the RPC
+    footprint), so a blockwise reader can skip the blocks an image misses."""
+    from rasterio.warp import transform_bounds
+
+    with _open(Path(path)) as src:
+        if _rpc_only(src):
+            x0, y0, x1, y1 = _bounds(*_footprint(src, grid.crs))
+        else:
+            x0, y0, x1, y1 = transform_bounds(src.crs, grid.crs, *src.bounds, densify_pts=21)
+    gx0, gy0, gx1, gy1 = grid.bounds
+    return x1 > gx0 and x0 < gx1 and y1 > gy0 and y0 < gy1
+
+
 def read_vhr(path: str | PathLike, grid: Grid, *, band_order=BANDS, gain=None, offset=None, esun=None,
              units: str = "reflectance", acquired=None, sun_elevation=None):
     """A 4-band VHR image on ``grid`` as a (band, y, x) float32 DataArray, bands blue, green, red, nir.
