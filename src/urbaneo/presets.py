@@ -50,3 +50,19 @@ PAR_RNN = {
     "paper": {"hidden": 16, "context": 4, "epochs": 1000, "batch_size": 6, "lr": 0.1, "halve_every": 100,
               "window_days": 90},
 }
+
+# st-MAE (seed 000, section IV-B): ViT-B/16 MAE at 224 px (`paper`; `paper_large` is ViT-L), AdamW,
+# lr 1e-3, batch 32, 1,000 epochs after freezing the first 4 encoder blocks of the pretrained MAE,
+# 4 season-projection layers, mask ratio 0.75 (the paper's best settings). The decoder is MAE's
+# (512 wide, 8 blocks). `demo` is a tiny ViT that trains from scratch on 32 px Landsat chips.
+ST_MAE = {
+    "demo": {"img": 32, "patch": 4, "dim": 64, "depth": 4, "heads": 4, "decoder_dim": 32, "decoder_depth": 2,
+             "decoder_heads": 4, "season_layers": 4, "mask_ratio": 0.75, "batch_size": 16, "lr": 1e-3,
+             "epochs": 30, "freeze": 0},
+    "paper": {"img": 224, "patch": 16, "dim": 768, "depth": 12, "heads": 12, "decoder_dim": 512, "decoder_depth": 8,
+              "decoder_heads": 16, "season_layers": 4, "mask_ratio": 0.75, "batch_size": 32, "lr": 1e-3,
+              "epochs": 1000, "freeze": 4},
+    "paper_large": {"img": 224, "patch": 16, "dim": 1024, "depth": 24, "heads": 16, "decoder_dim": 512,
+                    "decoder_depth": 8, "decoder_heads": 16, "season_layers": 4, "mask_ratio": 0.75,
+                    "batch_size": 32, "lr": 1e-3, "epochs": 1000, "freeze": 4},
+}
