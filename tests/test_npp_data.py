@@ -1,0 +1,67 @@
+"""The NPP stage's chips from the tiny city's aligned Landsat and OSM: composites, seasons, clouds, split."""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+
+import numpy as np
+import pytest
+
+from conftest import tiny_city_file
+from urbaneo import align
+from urbaneo.config import load_city
+from urbaneo.errors import InputError
+from urbaneo.products import npp_data
+
+
+@pytest.fixture(scope="module")
+def acq(tiny_city, tmp_path_factory):
+    root = tmp_path_factory.mktemp("npp")
+    city = load_city(tiny_city_file(tiny_city, root))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        align.align(city, "landsat", root / "landsat.zarr")
+        align.align(city, "osm", root / "osm.zarr")
+    return npp_data.load(root)
+
+
+def test_acquisitions_and_composites(acq):
+    t, _, h, w = acq.reflectance.shape
+    assert acq.usable.shape == (t, h, w) and acq.green.shape == (h, w) and t >= 6
+    assert set(acq.season) <= {0, 1, 2, 3} and len(set(acq.year)) >= 2
+    assert np.isnan(acq.reflectance[:, 0][~acq.usable]).all()  # unusable pixels carry no value
+    assert 0.0 <= acq.green.min() and acq.green.max() <= 1.0 and acq.green.mean() > 0.05
+    rgb, false = acq.composite("rgb"), acq.composite("false_colour")
+    blue, green, red, nir = (acq.reflectance[:, acq.bands.index(b)] for b in ("blue", "green", "red", "nir"))
+    np.testing.assert_array_equal(rgb[:, 0], red)  # Landsat 8 bands 4-3-2
+    np.testing.assert_array_equal(rgb[:, 2], blue)
+    np.testing.assert_array_equal(false[:, 0], nir)  # and 5-4-3
+    np.testing.assert_array_equal(false[:, 2], green)
+    with pytest.raises(InputError, match="one of rgb, false_colour"):
+        acq.composite("ndvi")
+
+
+def test_chips_mark_cloudy_patches(acq):
+    c = npp_data.chips(acq, "rgb", size=16, patch=4, stride=8)
+    n = len(c.images)
+    assert c.images.shape == (n, 3, 16, 16) and c.cloudy.shape == (n, 16) and c.green.shape == (n, 16, 16)
+    for k in range(0, n, max(1, n // 7)):  # a patch is cloudy exactly when one of its pixels is unusable
+        i, r, col = c.origin[k]
+        ok = acq.usable[i, r:r + 16, col:col + 16]
+        expected = [not ok[4 * a:4 * a + 4, 4 * b:4 * b + 4].all() for a in range(4) for b in range(4)]
+        assert c.cloudy[k].tolist() == expected
+        assert c.season[k] == acq.season[i] and c.year[k] == acq.year[i]
+    train, held = npp_data.split(c)
+    assert len(train) and not c.cloudy[train].any() and (c.year[train] < c.year.max()).all()
+    assert (c.year[held] == c.year.max()).all()
+
+
+def test_bad_input_is_one_line(acq):
+    cloudy = dataclasses.replace(acq, usable=np.zeros_like(acq.usable))
+    with pytest.raises(InputError, match="no acquisition has a usable pixel"):
+        npp_data.chips(cloudy, "rgb", size=16, patch=4)
+    with pytest.raises(InputError, match=r"smaller than one chip \(64 px\)"):
+        npp_data.chips(acq, "rgb", size=64, patch=4)
+    with pytest.raises(InputError, match="no multiple of the patch size"):
+        npp_data.chips(acq, "rgb", size=18, patch=4)
