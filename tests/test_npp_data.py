@@ -7,12 +7,13 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
 
 from conftest import tiny_city_file
 from urbaneo import align
 from urbaneo.config import load_city
 from urbaneo.errors import InputError
-from urbaneo.products import npp_data
+from urbaneo.products import npp_data, npp_mae
 
 
 @pytest.fixture(scope="module")
@@ -65,3 +66,29 @@ def test_bad_input_is_one_line(acq):
         npp_data.chips(acq, "rgb", size=64, patch=4)
     with pytest.raises(InputError, match="no multiple of the patch size"):
         npp_data.chips(acq, "rgb", size=18, patch=4)
+
+
+def test_st_mae_trains_on_the_city_and_fills_its_cloud_gaps(acq, tmp_path):
+    out = tmp_path / "rgb" / "model.pt"
+    saved = npp_mae.train(acq, "rgb", out, preset="demo", seed=0, max_epochs=2, progress=False)
+    assert out.is_file() and not list(out.parent.glob(".*.partial"))
+    assert saved["train_chips"] > 0 and len(saved["history"]["epoch"]) == 2
+    assert saved["heldout_mse"] is None or np.isfinite(saved["heldout_mse"])
+    again = npp_mae.train(acq, "rgb", tmp_path / "again.pt", preset="demo", seed=0, max_epochs=2, progress=False)
+    assert (tmp_path / "again.pt").read_bytes() == out.read_bytes()  # seeded: the same bytes
+    assert again["heldout_mse"] == saved["heldout_mse"]
+
+    model, scaler, facts = npp_mae.load_model(out)
+    assert facts["kind"] == "rgb" and facts["hyperparameters"]["mask_mode"] == "osm"
+    images = acq.composite("rgb")
+    filled = npp_mae.fill_gaps(model, scaler, images, acq.usable, acq.season)
+    observed = ~np.isnan(images)
+    np.testing.assert_array_equal(filled[observed], images[observed])  # what was seen stays as it was
+    partly = [i for i in range(len(images)) if 0.05 < acq.usable[i].mean() < 0.95]
+    assert partly, "the tiny city has a partly cloudy acquisition"
+    for i in partly:
+        assert np.isnan(images[i]).any() and np.isnan(filled[i]).mean() < np.isnan(images[i]).mean()
+        assert np.nanmin(filled[i]) > -0.5 and np.nanmax(filled[i]) < 1.5  # reflectance, not noise
+    torch.save({"format": "something else"}, tmp_path / "other.pt")
+    with pytest.raises(InputError, match=r"other.pt: not an st-MAE model file"):
+        npp_mae.load_model(tmp_path / "other.pt")
