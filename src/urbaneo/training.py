@@ -12,8 +12,8 @@ Reproducibility contract (same inputs + same config => same weights on CPU):
 after the last finished epoch, and ends with exactly the weights of a run that was never interrupted
 (bit-exact on CPU; on CUDA as far as torch's deterministic kernels go).
 
-Several GPUs (or CPU processes): started by ``torchrun`` (or ``srun``, one task per device), i.e.
-with WORLD_SIZE > 1 in the environment, ``fit`` joins the process group (NCCL on CUDA, Gloo on the
+Several GPUs (or CPU processes): started by ``torchrun`` (one process per device, WORLD_SIZE > 1
+and the rendezvous in the environment), ``fit`` joins the process group (NCCL on CUDA, Gloo on the
 CPU), wraps the model in DistributedDataParallel and gives each process its share of every epoch
 (DistributedSampler, seeded, reshuffled per epoch). Gradients are averaged, so every process holds
 the same weights; only rank 0 writes the checkpoint (``is_main_process``). A resumed multi-process
@@ -51,7 +51,7 @@ def device() -> torch.device:
 
 
 def distributed() -> bool:
-    """Started as one of several processes (torchrun / srun set WORLD_SIZE)?"""
+    """Started as one of several processes (torchrun sets WORLD_SIZE)?"""
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
@@ -62,7 +62,7 @@ def is_main_process() -> bool:
 
 
 def _join_process_group(dev: torch.device) -> torch.device:
-    """Join the group torchrun / srun describe in the environment; this process's device."""
+    """Join the group torchrun describes in the environment; this process's device."""
     dist = torch.distributed
     if not dist.is_initialized():
         dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
