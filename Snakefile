@@ -32,6 +32,7 @@ include: "workflow/rules/ingest.smk"
 include: "workflow/rules/align.smk"
 include: "workflow/rules/publish.smk"
 include: "workflow/rules/urban.smk"
+include: "workflow/rules/npp.smk"
 include: "workflow/rules/targets.smk"
 
 
@@ -44,4 +45,5 @@ rule all:
         expand("results/{run}/{city}/inputs/items.json", run=config["run"], city=CITIES),
         expand("results/{run}/config.yaml", run=config["run"]),
         product_outputs("urban", "results/{run}/{city}/urban/item.txt"),
+        product_outputs("npp", "results/{run}/{city}/npp/item.txt"),
     default_target: True

@@ -48,3 +48,11 @@ def test_training_is_reproducible_and_rejects_gaps():
     gappy[5] = np.nan
     with pytest.raises(InputError, match="has missing windows"):
         par_rnn.train(gappy, epochs=1)
+
+
+def test_a_short_history_trains_with_a_shorter_context():
+    fitted = par_rnn.train(seasonal()[:4], epochs=5)
+    assert fitted["hyperparameters"]["context"] == 3
+    assert len(par_rnn.forecast(fitted, seasonal()[:4], 4)) == 4
+    with pytest.raises(InputError, match="at least 2 are needed"):
+        par_rnn.train(seasonal()[:1], epochs=1)

@@ -252,6 +252,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_urban_parser(sub)
 
+    from urbaneo.products.npp_cli import add_parser as add_npp_parser
+
+    add_npp_parser(sub)
+
     p = sub.add_parser("check-config", help="validate the run config and its cities; show what each can make")
     p.add_argument("--config", default="config/config.yaml", metavar="PATH")
     p.set_defaults(func=_check_config)

@@ -22,7 +22,7 @@ PRODUCTS = ("npp", "lcz", "urban", "vegplan")
 
 # The one place that says which raw sources each product needs.
 PRODUCT_INPUTS: dict[str, tuple[str, ...]] = {
-    "npp": ("landsat", "par", "osm", "npp_reference"),
+    "npp": ("landsat", "par", "npp_reference"),  # OSM when the city has it (else st-MAE masks at random)
     "lcz": ("gf2", "lcz_labels"),
     "urban": ("viirs", "urban_labels"),
     "vegplan": ("landsat", "gf2", "osm", "stations", "soil", "species", "population"),

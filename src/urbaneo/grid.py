@@ -174,6 +174,17 @@ def warp_array(data, src: Grid, dst: Grid, *, resampling: str = "bilinear", noda
         return warp_to_grid(ds, dst, resampling=resampling, src_nodata=nodata, dst_nodata=out_nodata, dtype=dtype)[0]
 
 
+def grid_of(da) -> Grid:
+    """The Grid of an aligned array, exactly, from its pixel-centre coordinates and CRS (EPSG or WKT)."""
+    import rioxarray  # noqa: F401  (registers the .rio accessor)
+
+    x, y = da.x.values, da.y.values
+    res = float(x[1] - x[0])
+    epsg = da.rio.crs.to_epsg()
+    return Grid(int(epsg or 0), float(x[0] - res / 2), float(y[0] + res / 2), res, x.size, y.size,
+                "" if epsg else da.rio.crs.to_wkt())
+
+
 def to_dataarray(data, grid: Grid, dims: tuple[str, ...], coords: dict | None = None, name: str | None = None,
                  attrs: dict | None = None):
     """Wrap an array on ``grid`` as an xarray.DataArray with x/y coordinates and the CRS (rioxarray)."""

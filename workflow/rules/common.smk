@@ -187,6 +187,24 @@ def urban_predictions(wildcards):
     return [f"{root}/{m}/{name}" for m in URBAN_METHODS for name in ("model.pt", "mask.tif", "test_chips.npy")]
 
 
+NPP_KINDS = ("rgb", "false_colour")  # seed 000's two st-MAE composites
+
+
+def npp_aligned(wildcards):
+    """The aligned stores of the NPP stage; OSM only when the city has it (else st-MAE masks at random)."""
+    sources = ["landsat", "par", "npp_reference"] + (["osm"] if "osm" in CITIES[wildcards.city]["inputs"] else [])
+    return [f"resources/align/{wildcards.city}/{s}.zarr" for s in sources]
+
+
+def mae_arg(wildcards):
+    path = config["weights"]["mae"]
+    return f" --mae {path}" if path else ""
+
+
+def mae_weights_input(wildcards):
+    return [config["weights"]["mae"]] if config["weights"]["mae"] else []
+
+
 def region_megapixels(name):
     """Size of a city's 30 m region grid (AOI plus the region buffer), for the urban stage's memory."""
     lon0, lat0, lon1, lat1 = aoi_bounds(CITIES[name])
@@ -201,7 +219,7 @@ def urban_mem_mb(wildcards):
     return int(1500 + extra + 40 * region_megapixels(wildcards.city))
 
 
-def urban_threads(wildcards):
+def train_threads(wildcards):
     # the demo's nets are too small for two threads to beat two jobs side by side
     return 1 if config["preset"] == "demo" else config["threads"]
 

@@ -17,7 +17,7 @@ rule align:
 # then stop with one line instead of pretending to have made anything.
 rule npp:
     input:
-        not_implemented("npp"),
+        checked_outputs("npp", "results/{run}/{city}/npp/item.txt"),
 
 
 rule lcz:
@@ -33,3 +33,8 @@ rule urban:
 rule vegplan:
     input:
         not_implemented("vegplan"),
+
+
+rule npp_ablation:
+    input:
+        checked_outputs("npp", "results/{run}/{city}/npp/ablation.json"),

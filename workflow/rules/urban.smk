@@ -22,7 +22,7 @@ rule train_urban:
         "logs/{city}/train_urban_{method}_{run}.log",
     benchmark:
         "benchmarks/{city}/train_urban_{method}_{run}.tsv"
-    threads: urban_threads
+    threads: train_threads
     resources:
         mem_mb=urban_mem_mb,
         runtime=urban_runtime,

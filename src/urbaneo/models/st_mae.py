@@ -98,7 +98,8 @@ class PatchEmbed(nn.Module):
 
 
 def season_projection(dim: int, layers: int) -> nn.Sequential:
-    """One-hot season (4) -> ``dim``, through ``layers`` linear layers joined by GELU."""
+    """One-hot season (4) -> ``dim``, through ``layers`` linear layers joined by GELU; 0 layers: no
+    season embedding at all (the ablation's "without")."""
     mods: list[nn.Module] = []
     width = 4
     for i in range(layers):
@@ -193,8 +194,9 @@ class StMAE(nn.Module):
         if bool((counts != counts[0]).any()):
             raise ValueError("every image of a batch must mask the same number of patches")
         x = self.patch_embed(imgs) + self.pos_embed[:, 1:]
-        season_vec = self.season_embed(nn.functional.one_hot(season.long(), 4).float())  # (N, dim)
-        x = x + season_vec[:, None, :]  # eq. 2: added to every patch token
+        if len(self.season_embed):
+            season_vec = self.season_embed(nn.functional.one_hot(season.long(), 4).float())  # (N, dim)
+            x = x + season_vec[:, None, :]  # eq. 2: added to every patch token
         keep = torch.argsort(mask.int(), dim=1, stable=True)  # visible patches first, in order
         n_keep = mask.shape[1] - int(counts[0])
         visible = torch.gather(x, 1, keep[:, :n_keep, None].expand(-1, -1, x.shape[2]))

@@ -99,11 +99,13 @@ def chips(acq: Acquisitions, kind: str, size: int, patch: int, stride: int | Non
                  np.stack(out["cloudy"]), np.array(out["year"]), np.array(out["origin"]))
 
 
-def split(c: Chips) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of the clear training chips (years before the last) and the clear held-out ones (last year)."""
+def split(c: Chips, last_train_year: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the clear training chips (years up to ``last_train_year``, default: all but the
+    last year) and the clear held-out ones (the last year)."""
     clear = ~c.cloudy.any(axis=1)
     last = c.year.max()
-    train, held = np.flatnonzero(clear & (c.year < last)), np.flatnonzero(clear & (c.year == last))
+    upto = last - 1 if last_train_year is None else last_train_year
+    train, held = np.flatnonzero(clear & (c.year <= upto)), np.flatnonzero(clear & (c.year == last))
     if len(train) == 0:
-        raise InputError("chips", f"no cloud-free chip before {last} to train st-MAE on")
+        raise InputError("chips", f"no cloud-free chip up to {upto} to train st-MAE on")
     return train, held

@@ -56,8 +56,14 @@ class _WithMask(nn.Module):
         return self.model(imgs, season, mask), mask
 
 
-def hyperparameters(preset: str, max_epochs: int | None, mask_mode: str, freeze: int | None) -> dict:
+def hyperparameters(preset: str, max_epochs: int | None, mask_mode: str, freeze: int | None, **overrides) -> dict:
+    """The preset's settings with the run's cap, mask mode and frozen blocks; ``overrides`` (the
+    ablation's season_layers, mask_ratio) replace preset keys."""
     hp = dict(ST_MAE[preset])
+    unknown = set(overrides) - set(hp)
+    if unknown:
+        raise ValueError(f"not st-MAE settings: {sorted(unknown)}")
+    hp.update(overrides)
     if max_epochs is not None:
         hp["epochs"] = min(hp["epochs"], int(max_epochs))
     if freeze is not None:
@@ -68,14 +74,15 @@ def hyperparameters(preset: str, max_epochs: int | None, mask_mode: str, freeze:
 
 def train(acq: Acquisitions, kind: str, out: str | Path, *, preset: str = "demo", seed: int = 0,
           max_epochs: int | None = None, mask_mode: str = "osm", pretrained: str | None = None,
-          freeze: int | None = None, progress: bool = True) -> dict:
+          freeze: int | None = None, progress: bool = True, last_train_year: int | None = None,
+          **overrides) -> dict:
     """Train the ``kind`` composite's st-MAE on the clear chips before the last year; save it to ``out``.
 
     Returns the saved dict, with the held-out year's reconstruction MSE (standardised pixels).
     """
     from ..training import fit, is_main_process, save, seed_everything
 
-    hp = hyperparameters(preset, max_epochs, mask_mode, freeze)
+    hp = hyperparameters(preset, max_epochs, mask_mode, freeze, **overrides)
     seed_everything(seed)
     model = st_mae.build(hp, mask_mode=mask_mode)
     if pretrained:
@@ -84,7 +91,7 @@ def train(acq: Acquisitions, kind: str, out: str | Path, *, preset: str = "demo"
         hp["freeze"] = 0  # nothing learned yet to keep: freezing random blocks only weakens the model
     model.freeze(hp["freeze"])
     c = chips(acq, kind, hp["img"], hp["patch"], stride=hp["img"] // 2)
-    train_idx, held_idx = split(c)
+    train_idx, held_idx = split(c, last_train_year)
     scaler = st_mae.Scaler.fit(c.images[train_idx])
     data = MaskedChips(scaler.forward(c.images[train_idx]), c.season[train_idx], c.green[train_idx], model)
     generator = torch.Generator().manual_seed(seed)

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from ..grid import Grid, warp_array
+from ..grid import Grid, grid_of, warp_array
 
 IGNORE = 255  # label of pixels without a label (nodata, or outside the 30 m grid): use as ignore_index
 # Radiance transform, the same for training and prediction: log1p compresses the city-centre peaks
@@ -45,13 +45,6 @@ class Region:
     fine_grid: Grid  # the region_fine grid of `label`
 
 
-def _grid_of(da) -> Grid:
-    """The Grid of an aligned array, exactly, from its pixel-centre coordinates and CRS."""
-    x, y = da.x.values, da.y.values
-    res = float(x[1] - x[0])
-    return Grid(int(da.rio.crs.to_epsg()), float(x[0] - res / 2), float(y[0] + res / 2), res, x.size, y.size)
-
-
 def load_region(align_dir: str | Path, year: int | None = None) -> Region:
     """The night lights and urban label of ``year`` (default: the last year of the night lights)."""
     import rioxarray  # noqa: F401  (the .rio accessor)
@@ -67,7 +60,7 @@ def load_region(align_dir: str | Path, year: int | None = None) -> Region:
         if year not in da.year.values:
             raise InputError(path, f"no year {year} (it has {[int(y) for y in da.year.values]})")
     return Region(year, viirs.sel(year=year).values.astype(np.float32), urban.sel(year=year).values.astype(np.uint8),
-                  _grid_of(viirs), _grid_of(urban))
+                  grid_of(viirs), grid_of(urban))
 
 
 def label_fraction(region: Region) -> np.ndarray:
