@@ -176,13 +176,17 @@ def test_npp_stage_publishes_every_product(tiny_run):
     assert all(0 < v["loss_ratio"] < 1 for v in metrics["par_rnn_table3"].values())
     table4 = metrics["compute_table4"]["models"]
     assert table4["st-MAE (paper, not trained here)"]["gflops_per_image"] == pytest.approx(18.84, abs=0.01)
-    assert table4["st-MAE rgb (demo)"]["train_hours"] > 0
+    assert table4["st-MAE rgb (demo)"]["train_gflop"] > 0
+    timings = json.loads((out / "timings.json").read_text())
+    assert timings["models"]["rgb"]["train_seconds"] > 0 and timings["models"]["rgb"]["cost"] > 0
     assert metrics["osm_mask"] == "osm" and metrics["missing_seasons"] == "none"
 
     items = load_items(tiny_run / "results/demo")
-    product = [i for i in items.values() if i["collection"] == "npp" and i["city"] == "tiny"]
-    models = {i["product"] for i in items.values() if i["collection"] == "models"}
+    product = [i for i in items.values() if i["collection"] == "npp" and i["properties"]["urbaneo:city"] == "tiny"]
+    models = {i["properties"]["urbaneo:key"] for i in items.values() if i["collection"] == "models"}
     assert len(product) == 1 and {"npp-rgb", "npp-false_colour"} <= models
+    derived = {link["href"].split("/")[-1] for link in product[0]["links"] if link["rel"] == "derived_from"}
+    assert any(d.startswith("model-npp-rgb-tiny-") for d in derived) and any(d.startswith("input-osm") for d in derived)
     folder = next((tiny_run / "results/demo/stac/npp").glob("npp-tiny-*"))
     for name in ("npp_seasonal", "npp_annual", "npp_trend", "composites", "par_seasonal", "par_forecast"):
         assert validate_cog(folder / f"{name}.tif")[0], name
@@ -193,8 +197,30 @@ def test_npp_stage_publishes_every_product(tiny_run):
         assert "fpar_clip" in " ".join(src.tags())
         values = src.read()
     assert np.isfinite(values).mean() > 0.99 and np.nanmax(values) > 10  # gaps filled, vegetation found
-    for png in ("npp_annual.png", "npp_trend.png", "metrics.png", "methods.png"):
+    for png in ("npp_annual.png", "npp_trend.png", "metrics.png", "methods.png", "longterm.png"):
         assert (out / png).stat().st_size > 5000
+    longterm = json.loads((folder / "longterm.json").read_text())
+    assert list(longterm["models"]) == ["trained to 2020"]  # two years: the product's own model only
+    assert longterm["models"]["trained to 2020"]["2021"]["mae"] == pytest.approx(
+        held["methods"]["st_mae"]["season_cells"]["mae"], rel=0.2)
+
+
+def test_ablation_reports_every_variant_and_the_effects_sign(tiny_run, tmp_path):
+    proc = _cli("npp-ablation", "--aligned", tiny_run / "resources/align/tiny", "--max-epochs", "1",
+                "--no-progress", "--metrics", tmp_path / "ablation.json", "--table", tmp_path / "ablation.png")
+    assert proc.returncode == 0, proc.stderr
+    metrics = json.loads((tmp_path / "ablation.json").read_text())
+    names = set(metrics["variants"])
+    assert {"frozen 4", "frozen 0", "from scratch", "no season embedding", "random mask", "mask ratio 0.95",
+            "projection 8"} <= names
+    rows = metrics["variants"]
+    assert rows["no season embedding"]["settings"]["season_layers"] == 0
+    assert rows["random mask"]["settings"]["mask_mode"] == "random"
+    assert metrics["osm_mask_effect"] == pytest.approx(rows["random mask"]["heldout_mse"]
+                                                       - rows["from scratch"]["heldout_mse"], abs=1e-5)
+    assert all(np.isfinite(r["heldout_mse"]) for r in rows.values())
+    assert len({r["heldout_mse"] for r in rows.values()}) > len(rows) // 2  # the settings change the model
+    assert "OSM mask effect" in proc.stdout and (tmp_path / "ablation.png").stat().st_size > 5000
 
 
 def _aligned_copy(tiny_run, tmp_path, *, osm=True):

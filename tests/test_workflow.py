@@ -92,8 +92,8 @@ REFUSALS = {  # case: (snakemake arguments, the one line expected after "urbaneo
     "city without aoi": (["--config", "cities=[noaoi]"], "config/cities/noaoi.yaml: aoi: required key missing"),
     "missing input": (["--config", "cities=[real]"],
                       "config/cities/real.yaml: inputs.gf2: matches no file: data/real/gf2/*.tif"),
-    "unwired target": (["npp", "--config", "cities=[tiny]"], "target 'npp' is not implemented yet"),
-    "unwired target, input lacking": (["npp", "--config", "cities=[tiny,nonpp]"],
+    "unwired target": (["lcz", "--config", "cities=[tiny]"], "target 'lcz' is not implemented yet"),
+    "product target, reference lacking": (["npp", "--config", "cities=[tiny,nonpp]"],
                                       "config/cities/nonpp.yaml: city 'nonpp' cannot make product 'npp': "
                                       "input 'npp_reference' is not configured"),
     "product target, input lacking": (["urban", "--config", "cities=[tiny,nourban]"],
@@ -164,7 +164,7 @@ def test_check_config_cli(tmp_path, write_city, monkeypatch, capsys):
     assert main(["check-config"]) == 0
     out = capsys.readouterr().out
     assert "config/config.yaml: ok (run 'demo', preset 'demo', seed 0, 1 city)" in out
-    assert "npp      cannot make: input 'par' is not configured; input 'osm' is not configured" in out
+    assert "npp      cannot make: input 'par' is not configured" in out
     assert "lcz      cannot make: input 'lcz_labels' is not configured" in out
 
     (tmp_path / "config/config.yaml").write_text("cities: [real]\nrun name: x\n")

@@ -58,7 +58,7 @@ PAR_RNN = {
 ST_MAE = {
     "demo": {"img": 32, "patch": 4, "dim": 64, "depth": 4, "heads": 4, "decoder_dim": 32, "decoder_depth": 2,
              "decoder_heads": 4, "season_layers": 4, "mask_ratio": 0.75, "batch_size": 16, "lr": 1e-3,
-             "epochs": 30, "freeze": 0},
+             "epochs": 100, "freeze": 0},
     "paper": {"img": 224, "patch": 16, "dim": 768, "depth": 12, "heads": 12, "decoder_dim": 512, "decoder_depth": 8,
               "decoder_heads": 16, "season_layers": 4, "mask_ratio": 0.75, "batch_size": 32, "lr": 1e-3,
               "epochs": 1000, "freeze": 4},

@@ -68,6 +68,7 @@ rule evaluate_npp:
         benchmarks=expand("benchmarks/{{city}}/train_npp_mae_{kind}_{{run}}.tsv", kind=NPP_KINDS),
     output:
         metrics="results/{run}/{city}/npp/metrics.json",
+        timings="results/{run}/{city}/npp/timings.json",
         table=report(
             "results/{run}/{city}/npp/metrics.png",
             caption="../report/npp.rst",
@@ -101,7 +102,8 @@ rule evaluate_npp:
         "urbaneo npp-evaluate --aligned resources/align/{wildcards.city} --maps {input.maps}"
         " --models resources/{wildcards.run}/npp/{wildcards.city} --preset {params.preset} --seed {params.seed}"
         "{params.max_epochs} --price {params.price} --benchmarks {input.benchmarks}"
-        " --metrics {output.metrics} --table {output.table} --figure {output.figure} > {log} 2>&1"
+        " --metrics {output.metrics} --timings {output.timings} --table {output.table} --figure {output.figure}"
+        " > {log} 2>&1"
 
 
 rule publish_npp:
@@ -109,7 +111,8 @@ rule publish_npp:
         npp_aligned,
         maps="resources/{run}/npp/{city}/maps.nc",
         models=expand("resources/{{run}}/npp/{{city}}/mae_{kind}.pt", kind=NPP_KINDS),
-        evaluation=multiext("results/{run}/{city}/npp/", "metrics.json", "metrics.png", "methods.png"),
+        evaluation=multiext("results/{run}/{city}/npp/", "metrics.json", "metrics.png", "methods.png",
+                            "longterm.json", "longterm.png"),
         inputs="results/{run}/{city}/inputs/items.json",
     output:
         item="results/{run}/{city}/npp/item.txt",
@@ -185,3 +188,41 @@ rule ablate_npp:
         "urbaneo npp-ablation --aligned resources/align/{wildcards.city} --preset {params.preset}"
         " --seed {params.seed}{params.max_epochs}{params.mae} --threads {threads} --no-progress"
         " --metrics {output.metrics} --table {output.table} > {log} 2>&1"
+
+
+# Seed 000's long-term protocol: models trained up to each earlier year estimate the later years.
+rule longterm_npp:
+    input:
+        npp_aligned,
+        models=expand("resources/{{run}}/npp/{{city}}/mae_{kind}.pt", kind=NPP_KINDS),
+        weights=mae_weights_input,
+    output:
+        metrics="results/{run}/{city}/npp/longterm.json",
+        figure=report(
+            "results/{run}/{city}/npp/longterm.png",
+            caption="../report/npp.rst",
+            category="NPP (carbon storage)",
+            subcategory="{city}",
+            labels={"city": "{city}", "figure": "long-term protocol (Fig. 14)"},
+        ),
+    params:
+        preset=config["preset"],
+        seed=config["seed"],
+        max_epochs=max_epochs_arg,
+        mae=mae_arg,
+    log:
+        "logs/{city}/longterm_npp_{run}.log",
+    benchmark:
+        "benchmarks/{city}/longterm_npp_{run}.tsv"
+    threads: config["threads"]
+    resources:
+        mem_mb=3000,
+        runtime=lambda wildcards: 7 * 24 * 60 if config["preset"] != "demo" else 60,
+        gpu=1,
+    conda:
+        URBANEO_ENV
+    shell:
+        "urbaneo npp-longterm --aligned resources/align/{wildcards.city}"
+        " --models resources/{wildcards.run}/npp/{wildcards.city} --preset {params.preset} --seed {params.seed}"
+        "{params.max_epochs}{params.mae} --threads {threads} --no-progress"
+        " --metrics {output.metrics} --figure {output.figure} > {log} 2>&1"

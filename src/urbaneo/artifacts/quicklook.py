@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 from matplotlib import colormaps, patheffects
@@ -153,12 +153,14 @@ def overlay(path: str | os.PathLike, background, mask, grid: Grid, title: str, *
 
 
 def panels(path: str | os.PathLike, maps: Mapping[str, np.ndarray], grid: Grid, title: str, *,
-           masks: frozenset[str] | set[str] = frozenset(), columns: int = 4, colour: str = "#e31a1c") -> Path:
+           masks: frozenset[str] | set[str] = frozenset(), columns: int = 4, colour: str = "#e31a1c",
+           cmap: str = "gray", shared: bool = False, units: str | None = None) -> Path:
     """Several (H, W) maps of one ``grid`` side by side (e.g. every method's mask, the paper's Fig. 6).
 
     Maps named in ``masks`` are drawn as 0/1 masks in ``colour`` on white (other values, nodata,
-    transparent); the others in grey with a 2-98 % stretch. Only the first panel gets the scale bar
-    and north arrow; all share the extent.
+    transparent); the others in ``cmap`` with a 2-98 % stretch, each its own or (``shared``) one
+    for all, then with a colour bar in ``units``. Only the first panel gets the scale bar and north
+    arrow; all share the extent.
     """
     rows = math.ceil(len(maps) / columns)
     aspect = grid.height / grid.width
@@ -166,6 +168,9 @@ def panels(path: str | os.PathLike, maps: Mapping[str, np.ndarray], grid: Grid, 
         fig = Figure(figsize=(3.2 * columns, 3.2 * aspect * rows + 0.8), dpi=DPI, layout="constrained")
         fig.suptitle(title)
         axes = fig.subplots(rows, columns, squeeze=False).ravel()
+        common = _stretch(np.concatenate([np.asarray(d, "float64").ravel() for n, d in maps.items() if n not in masks]),
+                          None, None) if shared else None
+        image = None
         for i, (ax, (name, data)) in enumerate(zip(axes, maps.items())):
             sub, extent = _subsample(np.asarray(data), grid)
             if name in masks:
@@ -174,9 +179,9 @@ def panels(path: str | os.PathLike, maps: Mapping[str, np.ndarray], grid: Grid, 
                 ax.imshow(rgba, extent=extent, interpolation="nearest")
             else:
                 values = sub.astype("float64")
-                lo, hi = _stretch(values, None, None)
-                ax.imshow(np.ma.masked_invalid(values), cmap=colormaps["gray"], vmin=lo, vmax=hi, extent=extent,
-                          interpolation="nearest")
+                lo, hi = common or _stretch(values, None, None)
+                image = ax.imshow(np.ma.masked_invalid(values), cmap=colormaps[cmap], vmin=lo, vmax=hi,
+                                  extent=extent, interpolation="nearest")
             ax.set_title(name, fontsize=10)
             ax.set_xticks([])
             ax.set_yticks([])
@@ -184,6 +189,8 @@ def panels(path: str | os.PathLike, maps: Mapping[str, np.ndarray], grid: Grid, 
                 _decorate(ax, extent)
         for ax in axes[len(maps):]:
             ax.set_axis_off()
+        if shared and image is not None:
+            fig.colorbar(image, ax=list(axes[:len(maps)]), shrink=0.8, label=units or "")
         return _save(fig, Path(path))
 
 
@@ -209,4 +216,21 @@ def table(path: str | os.PathLike, columns: list[str], rows: Mapping[str, list],
             for (row, _), cell in tab.get_celld().items():
                 if row == r:
                     cell.set_text_props(fontweight="bold")
+        return _save(fig, Path(path))
+
+
+def lines(path: str | os.PathLike, series: Mapping[str, tuple[Sequence[float], Sequence[float]]], title: str, *,
+          xlabel: str, ylabel: str, integer_x: bool = True) -> Path:
+    """A line chart of named (x, y) series (e.g. an error per year for each model)."""
+    with context("default"):
+        fig = Figure(figsize=(6, 3.6), dpi=DPI, layout="constrained")
+        ax = fig.add_subplot()
+        for name, (x, y) in series.items():
+            ax.plot(x, y, marker="o", label=name)
+        if integer_x:
+            ax.set_xticks(sorted({v for x, _ in series.values() for v in x}))
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.set_title(title, fontsize=10)
+        ax.legend(fontsize=8)
         return _save(fig, Path(path))

@@ -207,6 +207,23 @@ def open_maps(path) -> tuple["xr.Dataset", Grid]:  # noqa: F821
     return ds, Grid(epsg, t.c, t.f, t.a, ds.sizes["x"], ds.sizes["y"], "" if epsg else crs)
 
 
+def observed_par(aligned_dir: Path, years: list[int], southern: bool) -> tuple[np.ndarray, Grid, list[int]]:
+    """Seasonal PAR sums (Y', 4, y, x) on the PAR grid, over every year of the city or of the PAR
+    series (NaN where a season is incomplete), the PAR grid and those years."""
+    par_ds = open_aligned(Path(aligned_dir) / "par.zarr", "coarse")
+    par_years = sorted(set(years) | set(pd.DatetimeIndex(par_ds["time"].values).year))
+    par_years = list(range(par_years[0], par_years[-1] + 1))  # a gap year stays (NaN): the series is in time order
+    return par_season_sums(par_ds["par"].load(), par_years, southern), grid_of(par_ds["par"]), par_years
+
+
+def city_inputs(aligned_dir) -> tuple[npp_data.Acquisitions, Grid, bool, list[int]]:
+    """The acquisitions (OSM when the city has it), the base grid, the hemisphere and the years."""
+    aligned_dir = Path(aligned_dir)
+    acq = npp_data.load(aligned_dir, osm=(aligned_dir / "osm.zarr").exists())
+    cube = open_aligned(aligned_dir / "landsat.zarr", "base")
+    return acq, grid_of(cube["usable"]), bool(int(cube.attrs.get("southern", 0))), sorted({int(y) for y in acq.year})
+
+
 def make_maps(aligned_dir, models: dict[str, str | Path], out, *, preset: str = "demo", seed: int = 0,
               max_epochs: int | None = None, progress: bool = False) -> dict:
     """Every map of the product, written as one NetCDF ``out`` (read by evaluate and publish)."""
@@ -214,20 +231,12 @@ def make_maps(aligned_dir, models: dict[str, str | Path], out, *, preset: str = 
 
     aligned_dir = Path(aligned_dir)
     has_osm = (aligned_dir / "osm.zarr").exists()
-    acq = npp_data.load(aligned_dir, osm=has_osm)
-    cube = open_aligned(aligned_dir / "landsat.zarr", "base")
-    grid, southern = grid_of(cube["usable"]), bool(int(cube.attrs.get("southern", 0)))
-    years = sorted({int(y) for y in acq.year})
+    acq, grid, southern, years = city_inputs(aligned_dir)
     filled, mae = filled_acquisitions(acq, models)
     composites = seasonal_median(filled, acq.year, acq.season, years)
     conventional = climatology_fill(seasonal_median(acq.reflectance, acq.year, acq.season, years))
 
-    par_ds = open_aligned(aligned_dir / "par.zarr", "coarse")
-    par_grid = grid_of(par_ds["par"])
-    par_years = sorted(set(years) | set(pd.DatetimeIndex(par_ds["time"].values).year))
-    if par_years[0] > years[0]:
-        par_years = sorted(set(par_years) | set(range(years[0], par_years[0])))
-    observed = par_season_sums(par_ds["par"].load(), par_years, southern)
+    observed, par_grid, par_years = observed_par(aligned_dir, years, southern)
     held = years[-1]
     forecast = forecast_par(observed, par_years.index(held), preset=preset, seed=seed, epochs=max_epochs)
     rows = [par_years.index(y) for y in years]

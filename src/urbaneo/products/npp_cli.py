@@ -61,7 +61,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     bench = dict(zip(KINDS, args.benchmarks)) if args.benchmarks else None
     metrics = evaluate(args.maps, args.aligned, _models(args.models), args.metrics, args.table, args.figure,
                        preset=args.preset, seed=args.seed, max_epochs=args.max_epochs, price=args.price,
-                       benchmarks=bench)
+                       benchmarks=bench, timings_out=args.timings)
     held = metrics["heldout"]
     if held:
         for method, m in held["methods"].items():
@@ -84,6 +84,17 @@ def _publish(args: argparse.Namespace) -> int:
     with atomic_path(args.out) as tmp:
         tmp.write_text(item + "\n")
     print(f"npp-publish: {item} in {args.run_dir}/catalog.json")
+    return 0
+
+
+def _longterm(args: argparse.Namespace) -> int:
+    from urbaneo.products.npp_longterm import longterm
+
+    _threads(args.threads)
+    metrics = longterm(args.aligned, _models(args.models), args.metrics, args.figure, preset=args.preset,
+                       seed=args.seed, max_epochs=args.max_epochs, pretrained=args.mae)
+    for name, per_year in metrics["models"].items():
+        print(f"npp-longterm {name}: " + ", ".join(f"{y} MAE {s['mae']:.2f}" for y, s in per_year.items()))
     return 0
 
 
@@ -135,9 +146,18 @@ def add_parser(sub) -> None:
     p.add_argument("--benchmarks", nargs=len(KINDS), metavar="TSV",
                    help="Snakemake benchmark files of the two training jobs (rgb, false_colour): their wall time")
     p.add_argument("--metrics", required=True, metavar="JSON")
+    p.add_argument("--timings", metavar="JSON", help="the training wall times and their price (not reproducible)")
     p.add_argument("--table", required=True, metavar="PNG")
     p.add_argument("--figure", required=True, metavar="PNG")
     p.set_defaults(func=_evaluate)
+
+    p = sub.add_parser("npp-longterm", help="long-term protocol: models trained up to each year estimate the later ones")
+    common(p)
+    p.add_argument("--mae", metavar="PATH", default=None)
+    runtime(p)
+    p.add_argument("--metrics", required=True, metavar="JSON")
+    p.add_argument("--figure", required=True, metavar="PNG")
+    p.set_defaults(func=_longterm)
 
     p = sub.add_parser("npp-ablation", help="st-MAE ablation: frozen blocks, projection layers, mask ratio, "
                                              "OSM vs random mask, season embedding (Table 2)")

@@ -87,6 +87,25 @@ def _features(composite: np.ndarray, par: np.ndarray, green: np.ndarray) -> np.n
     return np.concatenate(rows)
 
 
+def _calibrated(ds, agg, ref_seasonal: np.ndarray, held: int, bands: tuple[str, ...], composites: str = "composite"
+                ) -> tuple[np.ndarray, dict]:
+    """The st-MAE route with eq. 5's slope and intercept fitted on the training years' reference
+    (the paper's own future work: "adjust the parameters to be adaptive"), by least squares on the
+    reference grid, where a cell's NPP is slope x mean(PRI x APAR) + intercept x vegetated share."""
+    comp = ds[composites].values
+    par = ds["par"].values.copy()
+    par[held] = ds["par_heldout_forecast"].values  # the held-out year's PAR is not known yet
+    term, veg = npp_function.terms(*(comp[:, :, bands.index(b)] for b in ("blue", "green", "red", "nir")), par)
+    term, veg = agg(term), agg(veg)
+    x = np.column_stack([term[:held].ravel(), veg[:held].ravel()])
+    y = ref_seasonal[:held].ravel()
+    ok = np.isfinite(x).all(axis=1) & np.isfinite(y)
+    (slope, intercept), *_ = np.linalg.lstsq(x[ok], y[ok], rcond=None)
+    return slope * term[held] + intercept * veg[held], {
+        "slope": float(slope), "intercept": float(intercept), "published": [npp_function.SLOPE, npp_function.INTERCEPT],
+        "fitted_on": [int(v) for v in ds["year"].values[:held]]}
+
+
 def heldout_comparison(ds, grid: Grid, ref_grid: Grid, ref_seasonal: np.ndarray, seed: int) -> dict:
     """The held-out year's NPP per method (st-MAE route, NPP function on conventional composites, baselines)."""
     held = ds.sizes["year"] - 1
@@ -98,9 +117,12 @@ def heldout_comparison(ds, grid: Grid, ref_grid: Grid, ref_seasonal: np.ndarray,
     bands = tuple(str(b) for b in ds["band"].values)
     truth = ref_seasonal[held]
     predictions = {"st_mae": agg(ds["npp_heldout_forecast_par"].values)}
+    predictions["st_mae_calibrated"], calibration = _calibrated(ds, agg, ref_seasonal, held, bands)
     conv = conventional_ref[held]
     predictions["npp_function_conventional"] = npp_function.npp(
         *(conv[:, bands.index(b)] for b in ("blue", "green", "red", "nir")), par_fc_ref)
+    predictions["npp_function_conventional_calibrated"] = _calibrated(ds, agg, ref_seasonal, held, bands,
+                                                                      "conventional")[0]
     x_train = np.concatenate([_features(conventional_ref[i], par_ref[i], green_ref) for i in range(held)])
     y_train = np.concatenate([ref_seasonal[i].reshape(4, -1) for i in range(held)]).ravel()
     keep = np.isfinite(y_train)
@@ -112,7 +134,7 @@ def heldout_comparison(ds, grid: Grid, ref_grid: Grid, ref_seasonal: np.ndarray,
     # reach past the AOI) and the reference has
     common = np.isfinite(truth) & np.all([np.isfinite(p) for p in predictions.values()], axis=0)
     predictions = {m: np.where(common, p, np.nan) for m, p in predictions.items()}
-    return {"year": int(ds["year"].values[held]), "train_samples": int(keep.sum()),
+    return {"year": int(ds["year"].values[held]), "train_samples": int(keep.sum()), "calibration": calibration,
             "methods": {m: {"per_season": {SEASONS[s]: scores(p[s], truth[s]) for s in range(4)},
                             "season_cells": scores(p, truth), "annual": scores(p.sum(0), truth.sum(0))}
                         for m, p in predictions.items()},
@@ -160,8 +182,18 @@ def train_seconds(benchmark_tsv) -> float | None:
         return None
 
 
-def compute_cost(model_files: dict[str, str | Path], price: float = GPU_HOUR_PRICE,
-                 seconds: dict[str, float | None] | None = None) -> dict:
+def timings(benchmarks: dict[str, str | Path], price: float = GPU_HOUR_PRICE) -> dict:
+    """Table 4's measured part: each st-MAE's training wall time and its price. Kept out of
+    metrics.json, which is byte-identical between runs: wall times are not."""
+    out = {}
+    for kind, path in benchmarks.items():
+        wall = train_seconds(path)
+        out[kind] = {"train_seconds": wall, "train_hours": None if wall is None else wall / 3600,
+                     "cost": None if wall is None else wall / 3600 * price}
+    return {"price_per_gpu_hour": price, "currency": "RMB", "models": out}
+
+
+def compute_cost(model_files: dict[str, str | Path], price: float = GPU_HOUR_PRICE) -> dict:
     """Table 4 for the trained models and for the paper architecture (built, not trained)."""
     from ..models import st_mae
     from ..presets import ST_MAE
@@ -174,12 +206,10 @@ def compute_cost(model_files: dict[str, str | Path], price: float = GPU_HOUR_PRI
         g = gflops_per_image(model, hp["img"])
         images = data["train_chips"] * len(data["history"].get("epoch", []))
         train_gflop = 3 * g * images  # forward + backward ~ 3 forward passes
-        wall = (seconds or {}).get(kind)
-        hours = wall / 3600 if wall is not None else None
         rows[f"st-MAE {kind} ({data['preset']})"] = {
             "params_m": st_mae.parameter_count(model) / 1e6, "gflops_per_image": g, "input": hp["img"],
             "train_images": images, "train_gflop": train_gflop, "co2ee_eq9": train_gflop * CO2EE_PER_GFLOP,
-            "co2ee_table4": 1.1 * g, "train_hours": hours, "cost": hours * price if hours is not None else None}
+            "co2ee_table4": 1.1 * g}
     for preset in ("paper", "paper_large"):
         model = st_mae.build(ST_MAE[preset])
         g = gflops_per_image(model, ST_MAE[preset]["img"])
@@ -195,7 +225,8 @@ def compute_cost(model_files: dict[str, str | Path], price: float = GPU_HOUR_PRI
 
 def evaluate(maps_path, aligned_dir, model_files: dict[str, str | Path], metrics_out, table_png, figure_png, *,
              preset: str = "demo", seed: int = 0, max_epochs: int | None = None,
-             price: float = GPU_HOUR_PRICE, benchmarks: dict[str, str | Path] | None = None) -> dict:
+             price: float = GPU_HOUR_PRICE, benchmarks: dict[str, str | Path] | None = None,
+             timings_out=None) -> dict:
     ds, grid = open_maps(maps_path)
     aligned_dir = Path(aligned_dir)
     ref = open_aligned(aligned_dir / "npp_reference.zarr", "native")["npp"].load()
@@ -224,12 +255,13 @@ def evaluate(maps_path, aligned_dir, model_files: dict[str, str | Path], metrics
                       "grid_res_m": ref_grid.res, "cells": int(np.prod(ref_grid.shape))},
         "per_year": per_year, "heldout": comparison and {k: v for k, v in comparison.items() if k != "_maps"},
         "st_mae": mae, "par_rnn_table3": par_table(par, years, preset=preset, seed=seed, epochs=max_epochs),
-        "compute_table4": compute_cost(model_files, price,
-                                       {k: train_seconds(p) for k, p in (benchmarks or {}).items()}),
+        "compute_table4": compute_cost(model_files, price),
         "missing_seasons": ds.attrs["missing_seasons"], "osm_mask": ds.attrs["osm_mask"],
         "choices": npp_function.CHOICES,
     }
     write_metrics(metrics_out, metrics)
+    if timings_out:
+        write_metrics(timings_out, timings(benchmarks or {}, price))
     _table(metrics, table_png)
     _figure(comparison, seasonal, ref_grid, figure_png, years[-1])
     return metrics
@@ -251,8 +283,10 @@ def _table(metrics: dict, path) -> None:
 def _figure(comparison: dict | None, seasonal, ref_grid: Grid, path, year: int) -> None:
     maps = {}
     if comparison:
-        maps[f"reference {year} (annual)"] = seasonal[-1].sum(0)
+        common = np.isfinite(comparison["_maps"]["st_mae"].sum(0))  # the cells every method is scored on
+        maps[f"reference {year} (annual)"] = np.where(common, seasonal[-1].sum(0), np.nan)
         maps.update({f"{name} (annual)": m.sum(0) for name, m in comparison["_maps"].items()})
     else:
         maps["no seasonal reference"] = np.zeros(ref_grid.shape)
-    quicklook.panels(path, maps, ref_grid, f"NPP {year} on the reference grid (g C m-2 yr-1)", columns=3)
+    quicklook.panels(path, maps, ref_grid, f"NPP {year} on the reference grid", columns=4, cmap="YlGn", shared=True,
+                     units="g C m-2 yr-1")

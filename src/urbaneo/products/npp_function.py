@@ -61,11 +61,22 @@ def pri(green, blue) -> np.ndarray:
     return (0.53 * _ratio(green, blue) + 1.0) / 2.0
 
 
-def npp(blue, green, red, nir, par_sum) -> np.ndarray:
+SLOPE, INTERCEPT = 0.5139, -1.9818  # eq. 5
+
+
+def terms(blue, green, red, nir, par_sum) -> tuple[np.ndarray, np.ndarray]:
+    """Eq. 5's regressor PRI x APAR and the vegetated indicator (clipped fPAR > 0; NaN where an
+    input is NaN): NPP = SLOPE x term + INTERCEPT x vegetated."""
+    f = fpar(ndvi(nir, red))
+    vegetated = np.where(np.isnan(f), np.nan, (f > 0).astype(np.float64))
+    return pri(green, blue) * apar(f, par_sum) * np.where(f > 0, 1.0, 0.0), vegetated
+
+
+def npp(blue, green, red, nir, par_sum, slope: float = SLOPE, intercept: float = INTERCEPT) -> np.ndarray:
     """NPP of one composite (eq. 5) from its reflectances and the window's summed PAR (MJ m-2).
 
     float32, NaN where an input is NaN; 0 where there is no vegetation (see ``CHOICES``).
+    ``slope`` / ``intercept``: eq. 5's constants (as published unless given).
     """
-    f = fpar(ndvi(nir, red))
-    value = 0.5139 * (pri(green, blue) * apar(f, par_sum)) - 1.9818
-    return np.where(f > 0, value, np.where(np.isnan(f), np.nan, 0.0)).astype(np.float32)
+    term, vegetated = terms(blue, green, red, nir, par_sum)
+    return (slope * term + intercept * vegetated).astype(np.float32)

@@ -77,7 +77,9 @@ def publish(run_dir, city: str, maps_path, models: dict[str, str | Path], metric
 
     out_dir = Path(out_dir)
     files = write_products(maps_path, out_dir)
-    for key, source in (("metrics", metrics_json), ("table", table_png), ("methods", figure_png)):
+    for key, source in (("metrics", metrics_json), ("table", table_png), ("methods", figure_png),
+                        ("longterm", Path(metrics_json).with_name("longterm.json")),
+                        ("longterm_figure", Path(metrics_json).with_name("longterm.png"))):
         files[key] = out_dir / Path(source).name
         if Path(source).resolve() != files[key].resolve():
             with atomic_path(files[key]) as tmp:
@@ -102,7 +104,9 @@ def publish(run_dir, city: str, maps_path, models: dict[str, str | Path], metric
                 "trend_quicklook": (files["trend_quicklook"], "image/png", ["overview"]),
                 "metrics": (files["metrics"], "application/json", ["metadata"]),
                 "table": (files["table"], "image/png", ["metadata"]),
-                "methods": (files["methods"], "image/png", ["overview"])})
+                "methods": (files["methods"], "image/png", ["overview"]),
+                "longterm": (files["longterm"], "application/json", ["metadata"]),
+                "longterm_figure": (files["longterm_figure"], "image/png", ["overview"])})
     return item.id
 
 
