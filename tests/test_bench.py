@@ -60,3 +60,15 @@ def test_scene_generation_is_deterministic(tmp_path):
         with rasterio.open(tmp_path / name) as src:
             bands.append(src.read(1))
     assert (bands[0] == bands[1]).all() and not (bands[0] == bands[2]).all()
+
+
+def test_st_mae_bench_runs_on_synthetic_tensors_and_the_real_loader(tmp_path, tiny_run):
+    out = tmp_path / "st_mae.json"
+    proc = subprocess.run([str(REPO / "bench/run"), "st_mae", "--steps", "1", "--batch", "2",
+                           "--aligned", str(tiny_run / "resources/align/tiny"), "--json", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(out.read_text())["rows"]
+    assert set(rows) == {f"{s} {m}" for s in ("synthetic", "loader") for m in ("st-MAE", "plain MAE (baseline)")}
+    assert all(r["images_per_s"] > 0 and r["tflops"] > 0 for r in rows.values())
+    assert "ratio vs baseline" in proc.stdout

@@ -54,5 +54,5 @@ def test_a_short_history_trains_with_a_shorter_context():
     fitted = par_rnn.train(seasonal()[:4], epochs=5)
     assert fitted["hyperparameters"]["context"] == 3
     assert len(par_rnn.forecast(fitted, seasonal()[:4], 4)) == 4
-    with pytest.raises(InputError, match="at least 2 are needed"):
+    with pytest.raises(InputError, match="1 windows cannot train an RNN"):
         par_rnn.train(seasonal()[:1], epochs=1)
