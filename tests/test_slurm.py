@@ -100,6 +100,9 @@ def sacct(jobs: list[str]) -> dict[str, tuple[str, str]]:
     return rows
 
 
+GPU_RULES = {"predict_urban", "train_npp_mae", "predict_npp", "longterm_npp"}  # every job of these rules
+
+
 @pytest.mark.integration
 def test_tiny_city_on_slurm_equals_the_local_run(slurm_cluster, tiny_run, tmp_path):
     wf = copy_workflow(tmp_path / "wf")
@@ -133,7 +136,7 @@ def test_tiny_city_on_slurm_equals_the_local_run(slurm_cluster, tiny_run, tmp_pa
 
     # GPU-tagged jobs (training and prediction of the networks) were given one GPU, the others none
     for job, rule, wildcards in submitted:
-        wants_gpu = rule == "predict_urban" or (rule == "train_urban" and set(wildcards.split("_")) & set(URBAN_DEEP))
+        wants_gpu = rule in GPU_RULES or (rule == "train_urban" and set(wildcards.split("_")) & set(URBAN_DEEP))
         assert ("gres/gpu=1" in states[job][1]) == bool(wants_gpu), (rule, wildcards, states[job])
 
     # the same bytes as the local run of the same city
