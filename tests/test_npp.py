@@ -166,7 +166,10 @@ def test_npp_stage_publishes_every_product(tiny_run):
     metrics = json.loads((out / "metrics.json").read_text())
     held = metrics["heldout"]
     assert held["year"] == 2021 and set(held["methods"]) == {
-        "st_mae", "npp_function_conventional", "linear_regression", "mlp", "dbn"}
+        "st_mae", "st_mae_calibrated", "npp_function_conventional", "npp_function_conventional_calibrated",
+        "linear_regression", "mlp", "dbn"}
+    calibration = held["calibration"]
+    assert calibration["fitted_on"] == [2020] and calibration["published"] == [0.5139, -1.9818]
     n = {m["season_cells"]["n"] for m in held["methods"].values()}
     assert len(n) == 1 and n.pop() > 0  # every method on the same cells
     for m in held["methods"].values():

@@ -65,7 +65,7 @@ def _mlm_io(data: dict) -> tuple[list, list]:
                "input": {"shape": shape, "dim_order": ["batch", "channel", "height", "width"], "data_type": "float32"},
                "description": "TOA reflectance standardised per band (the saved scaler), the season 0..3 and the "
                               "mask of patches to reconstruct"}]
-    outputs = [{"name": "reconstruction", "tasks": ["image-reconstruction"],
+    outputs = [{"name": "reconstruction", "tasks": ["generative"],
                 "result": {"shape": shape, "dim_order": ["batch", "channel", "height", "width"], "data_type": "float32"},
                 "description": "the chip with its masked patches reconstructed"}]
     return inputs, outputs
