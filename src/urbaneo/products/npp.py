@@ -185,7 +185,7 @@ def trend(annual_npp: np.ndarray, years: list[int]) -> np.ndarray:
     return np.where((n >= 2) & (var > 0), slope, np.nan).astype(np.float32)
 
 
-def _warp_stack(values: np.ndarray, src: Grid, dst: Grid) -> np.ndarray:
+def warp_stack(values: np.ndarray, src: Grid, dst: Grid) -> np.ndarray:
     """(..., h, w) on ``src`` -> (..., H, W) on ``dst``, bilinear (PAR varies smoothly)."""
     flat = values.reshape(-1, *values.shape[-2:])
     out = np.stack([warp_array(a.astype(np.float32), src, dst, resampling="bilinear") for a in flat])
@@ -225,7 +225,7 @@ def city_inputs(aligned_dir) -> tuple[npp_data.Acquisitions, Grid, bool, list[in
 
 
 def make_maps(aligned_dir, models: dict[str, str | Path], out, *, preset: str = "demo", seed: int = 0,
-              max_epochs: int | None = None, progress: bool = False) -> dict:
+              max_epochs: int | None = None) -> dict:
     """Every map of the product, written as one NetCDF ``out`` (read by evaluate and publish)."""
     import xarray as xr
 
@@ -240,8 +240,8 @@ def make_maps(aligned_dir, models: dict[str, str | Path], out, *, preset: str = 
     held = years[-1]
     forecast = forecast_par(observed, par_years.index(held), preset=preset, seed=seed, epochs=max_epochs)
     rows = [par_years.index(y) for y in years]
-    obs_base = _warp_stack(observed[rows], par_grid, grid)
-    fc_base = _warp_stack(forecast["sums"][rows], par_grid, grid)
+    obs_base = warp_stack(observed[rows], par_grid, grid)
+    fc_base = warp_stack(forecast["sums"][rows], par_grid, grid)
     par = np.where(np.isnan(obs_base), fc_base, obs_base)
     source = np.where(np.isfinite(observed[rows]).all(axis=(2, 3)), "observed",
                       np.where(np.isfinite(forecast["sums"][rows]).all(axis=(2, 3)), "forecast", "missing"))

@@ -27,7 +27,7 @@ def estimate_after(acq, grid, years: list[int], k: int, models: dict[str, Path],
     later = [y for y in years if y > k]
     composites = npp.seasonal_median(filled, acq.year, acq.season, later)
     forecast = npp.forecast_par(observed, par_years.index(k) + 1, preset=preset, seed=seed, epochs=max_epochs)
-    par = npp._warp_stack(forecast["sums"][[par_years.index(y) for y in later]], par_grid, grid)
+    par = npp.warp_stack(forecast["sums"][[par_years.index(y) for y in later]], par_grid, grid)
     return npp.npp_maps(composites, par, acq.bands)
 
 
