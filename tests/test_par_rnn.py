@@ -56,3 +56,10 @@ def test_a_short_history_trains_with_a_shorter_context():
     assert len(par_rnn.forecast(fitted, seasonal()[:4], 4)) == 4
     with pytest.raises(InputError, match="1 windows cannot train an RNN"):
         par_rnn.train(seasonal()[:1], epochs=1)
+
+
+def test_paper_preset_trains_one_epoch():
+    fitted = par_rnn.train(seasonal(), preset="paper", epochs=1)
+    assert fitted["hyperparameters"]["epochs"] == 1 and len(fitted["history"]["epoch"]) == 1
+    out = fitted["model"](torch.zeros(2, 4, 1))
+    assert out.shape == (2, 4, 1)

@@ -195,6 +195,9 @@ def timings(benchmarks: dict[str, str | Path], price: float = GPU_HOUR_PRICE) ->
 
 def compute_cost(model_files: dict[str, str | Path], price: float = GPU_HOUR_PRICE) -> dict:
     """Table 4 for the trained models and for the paper architecture (built, not trained)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
     from ..models import st_mae
     from ..presets import ST_MAE
     from .npp_mae import load_model
@@ -218,6 +221,17 @@ def compute_cost(model_files: dict[str, str | Path], price: float = GPU_HOUR_PRI
             "co2ee_table4": 1.1 * g, "paper_epoch_minutes": 6.0,
             "paper_cost_two_models": 2 * ST_MAE[preset]["epochs"] * 6 / 60 * price}
         del model
+    from ..models.par_rnn import ParRNN
+    from ..presets import PAR_RNN
+
+    rnn = ParRNN(PAR_RNN["paper"]["hidden"])
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        rnn(torch.zeros(1, PAR_RNN["paper"]["context"], 1))
+    hidden, steps = PAR_RNN["paper"]["hidden"], PAR_RNN["paper"]["context"]
+    recurrent = 2 * steps * hidden * (1 + hidden)  # the RNN cell's products: flop_counter counts only the head
+    rows["PAR RNN (paper)"] = {"params_m": st_mae.parameter_count(rnn) / 1e6,
+                               "gflops_per_image": (counter.get_total_flops() + recurrent) / 1e9,
+                               "input": f"{PAR_RNN['paper']['context']} windows"}
     return {"price_per_gpu_hour": price, "currency": "RMB", "models": rows,
             "note": "eq. 9 applied to the training FLOPs (3 x forward per image and epoch); Table 4's "
                     "column is 1.1 x GFLOPs per image, reported as co2ee_table4 for comparison"}
