@@ -40,37 +40,37 @@ def _pretrain(acq, preset: str, seed: int, max_epochs, folder: Path) -> Path:
     return path
 
 
+def variants(preset: str, osm: bool) -> list[tuple[str, dict]]:
+    """(row name, settings changed from the reference) of every run; "frozen" rows load the pretrained model."""
+    best, grid = ST_MAE[preset], GRIDS["paper" if preset.startswith("paper") else "demo"]
+    out = [(f"frozen {k}", {"freeze": k, "pretrained": True}) for k in grid["freeze"]]
+    out.append(("from scratch", {}))
+    out += [(f"projection {n}", {"season_layers": n}) for n in grid["season_layers"] if n != best["season_layers"]]
+    out.append(("no season embedding", {"season_layers": 0}))
+    out += [(f"mask ratio {r:.2f}", {"mask_ratio": r}) for r in grid["mask_ratio"] if r != best["mask_ratio"]]
+    return out + ([("random mask", {"mask_mode": "random"})] if osm else [])
+
+
 def ablate(aligned_dir, metrics_out, table_png, *, preset: str = "demo", seed: int = 0, max_epochs: int | None = None,
-           pretrained: str | None = None) -> dict:
+           pretrained: str | None = None, progress: bool = True) -> dict:
+    from tqdm.auto import tqdm
+
     osm = (Path(aligned_dir) / "osm.zarr").exists()
     acq = npp_data.load(aligned_dir, osm=osm)
-    best = ST_MAE[preset]
-    grid = GRIDS["paper" if preset.startswith("paper") else "demo"]
     rows: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-
-        def run(name: str, **settings) -> None:
+        source = pretrained or _pretrain(acq, preset, seed, max_epochs, folder)
+        for name, settings in tqdm(variants(preset, osm), desc="st-MAE ablation", disable=not progress):
+            settings = dict(settings)
             mask = settings.pop("mask_mode", "osm" if osm else "random")
+            if settings.pop("pretrained", False):
+                settings["pretrained"] = str(source)
             data = npp_mae.train(acq, "rgb", folder / "variant.pt", preset=preset, seed=seed, max_epochs=max_epochs,
                                  mask_mode=mask, progress=False, **settings)
             rows[name] = {"heldout_mse": data["heldout_mse"], "train_chips": data["train_chips"],
                           "settings": {"mask_mode": mask, **{k: data["hyperparameters"][k] for k in
                                                               ("freeze", "season_layers", "mask_ratio")}}}
-
-        source = pretrained or _pretrain(acq, preset, seed, max_epochs, folder)
-        for k in grid["freeze"]:
-            run(f"frozen {k}", pretrained=str(source), freeze=k)
-        run("from scratch")
-        for layers in grid["season_layers"]:
-            if layers != best["season_layers"]:
-                run(f"projection {layers}", season_layers=layers)
-        run("no season embedding", season_layers=0)
-        for ratio in grid["mask_ratio"]:
-            if ratio != best["mask_ratio"]:
-                run(f"mask ratio {ratio:.2f}", mask_ratio=ratio)
-        if osm:
-            run("random mask", mask_mode="random")
     base = rows["from scratch"]["heldout_mse"]
 
     def effect(other: str):

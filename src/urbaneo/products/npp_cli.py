@@ -103,7 +103,7 @@ def _ablation(args: argparse.Namespace) -> int:
 
     _threads(args.threads)
     metrics = ablate(args.aligned, args.metrics, args.table, preset=args.preset, seed=args.seed,
-                     max_epochs=args.max_epochs, pretrained=args.mae)
+                     max_epochs=args.max_epochs, pretrained=args.mae, progress=args.progress)
     for name, row in metrics["variants"].items():
         print(f"npp-ablation {name:<22} held-out MSE {row['heldout_mse']}")
     print(f"npp-ablation: OSM mask effect {metrics['osm_mask_effect']}, season embedding effect "
