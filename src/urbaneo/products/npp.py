@@ -34,6 +34,7 @@ from ..errors import InputError
 from ..grid import Grid, grid_of, warp_array
 from ..seasons import SEASONS
 from . import npp_data, npp_function
+from ..training import device
 from .npp_mae import fill_gaps, load_model
 
 log = logging.getLogger(__name__)
@@ -147,6 +148,7 @@ def filled_acquisitions(acq: npp_data.Acquisitions, models: dict[str, str | Path
     facts = {}
     for kind, bands in (("rgb", ("red", "green", "blue")), ("false_colour", ("nir",))):
         model, scaler, data = load_model(models[kind])
+        model.to(device())  # the GPU when there is one (bf16 autocast in fill_gaps)
         if data["kind"] != kind:
             raise InputError(models[kind], f"is the st-MAE of the {data['kind']} composite, not of {kind}")
         filled = fill_gaps(model, scaler, acq.composite(kind), acq.usable, acq.season)

@@ -107,7 +107,7 @@ def train(acq: Acquisitions, kind: str, out: str | Path, *, preset: str = "demo"
     held_mse = heldout_mse(model, scaler, c.images[held_idx], c.season[held_idx], c.green[held_idx], seed)
     result = {"format": MODEL_FORMAT, "kind": kind, "preset": preset, "seed": seed, "hyperparameters": hp,
               "scaler": {"mean": torch.from_numpy(scaler.mean), "std": torch.from_numpy(scaler.std)},
-              "state": model.state_dict(), "history": history, "train_chips": len(train_idx),
+              "state": {k: v.cpu() for k, v in model.state_dict().items()}, "history": history, "train_chips": len(train_idx),
               "heldout_chips": len(held_idx), "heldout_mse": held_mse}
     if is_main_process():
         save(result, out)
@@ -118,15 +118,22 @@ def train(acq: Acquisitions, kind: str, out: str | Path, *, preset: str = "demo"
 @torch.no_grad()
 def heldout_mse(model: st_mae.StMAE, scaler: st_mae.Scaler, images, season, green, seed: int) -> float | None:
     """Mean reconstruction MSE over held-out chips, each masked as in training (seeded)."""
+    from ..training import autocast
+
     if len(images) == 0:
         return None
     model.eval()
+    dev = next(model.parameters()).device
     gen = torch.Generator().manual_seed(seed)
     x = torch.from_numpy(scaler.forward(images).astype(np.float32))
     mask = model.choose_mask(len(x), model.vegetation_tokens(torch.from_numpy(green.astype(np.float32))), gen)
-    losses = [float(model.loss(x[i:i + 32], model(x[i:i + 32], torch.from_numpy(season[i:i + 32]), mask[i:i + 32]),
-                               mask[i:i + 32])) * len(x[i:i + 32]) for i in range(0, len(x), 32)]
-    return sum(losses) / len(x)
+    season = torch.from_numpy(np.asarray(season, np.int64))
+    total = 0.0
+    for i in range(0, len(x), 32):
+        xb, sb, mb = x[i:i + 32].to(dev), season[i:i + 32].to(dev), mask[i:i + 32].to(dev)
+        with autocast(dev):
+            total += float(model.loss(xb, model(xb, sb, mb).float(), mb)) * len(xb)
+    return total / len(x)
 
 
 def load_model(path: str | Path) -> tuple[st_mae.StMAE, st_mae.Scaler, dict]:
@@ -152,8 +159,11 @@ def fill_gaps(model: st_mae.StMAE, scaler: st_mae.Scaler, images: np.ndarray, us
     end at the edge); pixels no chip of an acquisition can fill (a chip with no usable pixel at all)
     stay NaN.
     """
+    from ..training import autocast
+
     t, _, h, w = images.shape
     size, patch = model.grid * model.patch, model.patch
+    dev = next(model.parameters()).device
     if h < size or w < size:
         raise InputError("fill_gaps", f"the grid ({h} x {w} px) is smaller than one chip ({size} px)")
     starts_r = sorted({*range(0, h - size + 1, size), h - size})
@@ -168,8 +178,10 @@ def fill_gaps(model: st_mae.StMAE, scaler: st_mae.Scaler, images: np.ndarray, us
                     continue
                 cloudy = ~ok.reshape(g, patch, g, patch).all(axis=(1, 3)).reshape(1, -1)
                 x = np.nan_to_num(scaler.forward(images[i, :, r:r + size, c:c + size]))[None]
-                filled = model.reconstruct(torch.from_numpy(x.astype(np.float32)), torch.tensor([int(season[i])]),
-                                           torch.from_numpy(cloudy))[0].numpy()
+                with autocast(dev):
+                    filled = model.reconstruct(torch.from_numpy(x.astype(np.float32)).to(dev),
+                                               torch.tensor([int(season[i])], device=dev),
+                                               torch.from_numpy(cloudy).to(dev))[0].float().cpu().numpy()
                 back = scaler.inverse(filled)
                 block = out[i, :, r:r + size, c:c + size]
                 out[i, :, r:r + size, c:c + size] = np.where(np.isnan(block), back, block)
