@@ -224,6 +224,9 @@ def test_ablation_reports_every_variant_and_the_effects_sign(tiny_run, tmp_path)
     assert all(np.isfinite(r["heldout_mse"]) for r in rows.values())
     assert len({r["heldout_mse"] for r in rows.values()}) > len(rows) // 2  # the settings change the model
     assert "OSM mask effect" in proc.stdout and (tmp_path / "ablation.png").stat().st_size > 5000
+    # on the same random masks, a randomly masked model scores exactly as under its own masks
+    assert rows["random mask"]["heldout_mse_random_masks"] == rows["random mask"]["heldout_mse"]
+    assert metrics["osm_mask_effect_same_masks"] is not None
 
 
 def _aligned_copy(tiny_run, tmp_path, *, osm=True):

@@ -106,8 +106,8 @@ def _ablation(args: argparse.Namespace) -> int:
                      max_epochs=args.max_epochs, pretrained=args.mae, progress=args.progress)
     for name, row in metrics["variants"].items():
         print(f"npp-ablation {name:<22} held-out MSE {row['heldout_mse']}")
-    print(f"npp-ablation: OSM mask effect {metrics['osm_mask_effect']}, season embedding effect "
-          f"{metrics['season_effect']} (> 0: helps)")
+    print(f"npp-ablation: OSM mask effect {metrics['osm_mask_effect']} (on the same random masks "
+          f"{metrics['osm_mask_effect_same_masks']}), season embedding effect {metrics['season_effect']} (> 0: helps)")
     return 0
 
 

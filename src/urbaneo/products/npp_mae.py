@@ -104,11 +104,13 @@ def train(acq: Acquisitions, kind: str, out: str | Path, *, preset: str = "demo"
     history = fit(_WithMask(model), loader, optimizer=optimizer, epochs=hp["epochs"], seed=seed,
                   loss_fn=lambda output, target: model.loss(target, *output), checkpoint=partial,
                   generator=generator, progress=progress)
-    held_mse = heldout_mse(model, scaler, c.images[held_idx], c.season[held_idx], c.green[held_idx], seed)
+    held = (model, scaler, c.images[held_idx], c.season[held_idx], c.green[held_idx], seed)
+    held_mse, held_random = heldout_mse(*held), heldout_mse(*held, vegetation_first=False)
     result = {"format": MODEL_FORMAT, "kind": kind, "preset": preset, "seed": seed, "hyperparameters": hp,
               "scaler": {"mean": torch.from_numpy(scaler.mean), "std": torch.from_numpy(scaler.std)},
               "state": {k: v.cpu() for k, v in model.state_dict().items()}, "history": history, "train_chips": len(train_idx),
-              "heldout_chips": len(held_idx), "heldout_mse": held_mse}
+              "heldout_chips": len(held_idx), "heldout_mse": held_mse,
+              "heldout_mse_random_masks": held_random}
     if is_main_process():
         save(result, out)
         partial.unlink(missing_ok=True)
@@ -116,8 +118,11 @@ def train(acq: Acquisitions, kind: str, out: str | Path, *, preset: str = "demo"
 
 
 @torch.no_grad()
-def heldout_mse(model: st_mae.StMAE, scaler: st_mae.Scaler, images, season, green, seed: int) -> float | None:
-    """Mean reconstruction MSE over held-out chips, each masked as in training (seeded)."""
+def heldout_mse(model: st_mae.StMAE, scaler: st_mae.Scaler, images, season, green, seed: int,
+                vegetation_first: bool = True) -> float | None:
+    """Mean reconstruction MSE over held-out chips, each masked as in training (seeded), or with
+    plain random masks (``vegetation_first=False``: the same masks for every model, to compare
+    an OSM-masked model with a randomly masked one on equal terms)."""
     from ..training import autocast
 
     if len(images) == 0:
@@ -126,7 +131,8 @@ def heldout_mse(model: st_mae.StMAE, scaler: st_mae.Scaler, images, season, gree
     dev = next(model.parameters()).device
     gen = torch.Generator().manual_seed(seed)
     x = torch.from_numpy(scaler.forward(images).astype(np.float32))
-    mask = model.choose_mask(len(x), model.vegetation_tokens(torch.from_numpy(green.astype(np.float32))), gen)
+    vegetation = model.vegetation_tokens(torch.from_numpy(green.astype(np.float32))) if vegetation_first else None
+    mask = model.choose_mask(len(x), vegetation, gen)
     season = torch.from_numpy(np.asarray(season, np.int64))
     total = 0.0
     for i in range(0, len(x), 32):
