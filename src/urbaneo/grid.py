@@ -174,6 +174,16 @@ def warp_array(data, src: Grid, dst: Grid, *, resampling: str = "bilinear", noda
         return warp_to_grid(ds, dst, resampling=resampling, src_nodata=nodata, dst_nodata=out_nodata, dtype=dtype)[0]
 
 
+def warp_stack(values, src: Grid, dst: Grid, *, resampling: str) -> "np.ndarray":  # noqa: F821
+    """``warp_array`` over every leading index: (..., h, w) on ``src`` -> (..., H, W) float64 on ``dst``."""
+    import numpy as np
+
+    values = np.asarray(values)
+    flat = values.reshape(-1, *src.shape).astype(np.float32)
+    out = np.stack([warp_array(a, src, dst, resampling=resampling) for a in flat])
+    return out.reshape(*values.shape[:-2], *dst.shape).astype(np.float64)
+
+
 def grid_of(da) -> Grid:
     """The Grid of an aligned array, exactly, from its pixel-centre coordinates and CRS (EPSG or WKT)."""
     import rioxarray  # noqa: F401  (registers the .rio accessor)

@@ -31,7 +31,7 @@ import pandas as pd
 from ..align import open_aligned
 from ..atomic import atomic_path
 from ..errors import InputError
-from ..grid import Grid, grid_of, warp_array
+from ..grid import Grid, grid_of, warp_stack
 from ..seasons import SEASONS
 from . import npp_data, npp_function
 from ..training import device
@@ -65,20 +65,25 @@ def from_chronological(series: np.ndarray, years: int) -> np.ndarray:
 # --- PAR --------------------------------------------------------------------------------------------
 
 
-def par_season_sums(par, years: list[int], southern: bool) -> np.ndarray:
-    """Daily PAR (time, y, x) -> (Y, 4, y, x) sums in MJ m-2 per season; NaN where a day is missing."""
-    times = pd.DatetimeIndex(par["time"].values).normalize()
-    values = par.values.astype(np.float64)
+def season_sums(values: np.ndarray, times, years: list[int], southern: bool, steps) -> np.ndarray:
+    """(time, ...) -> (Y, 4, ...) sums per season of each year, NaN where a season lacks one of
+    the time steps ``steps(year)`` (a DatetimeIndex) that fall in it; a NaN step keeps its pixel NaN."""
+    times = pd.DatetimeIndex(times).normalize()
     season = season_index(times, southern)
     out = np.full((len(years), 4, *values.shape[1:]), np.nan)
     for i, year in enumerate(years):
-        days = pd.date_range(f"{year}-01-01", f"{year}-12-31", freq="D")
-        expected = np.bincount(season_index(days, southern), minlength=4)
+        expected = np.bincount(season_index(steps(year), southern), minlength=4)
         for s in range(4):
             members = np.flatnonzero((times.year == year) & (season == s))
             if len(members) == expected[s]:
-                out[i, s] = values[members].sum(axis=0)  # a NaN day keeps the pixel NaN
+                out[i, s] = values[members].sum(axis=0)
     return out
+
+
+def par_season_sums(par, years: list[int], southern: bool) -> np.ndarray:
+    """Daily PAR (time, y, x) -> (Y, 4, y, x) sums in MJ m-2 per season; NaN where a day is missing."""
+    return season_sums(par.values.astype(np.float64), par["time"].values, years, southern,
+                       lambda year: pd.date_range(f"{year}-01-01", f"{year}-12-31", freq="D"))
 
 
 def forecast_par(sums: np.ndarray, train_years: int, *, preset: str, seed: int, epochs: int | None) -> dict:
@@ -187,13 +192,6 @@ def trend(annual_npp: np.ndarray, years: list[int]) -> np.ndarray:
     return np.where((n >= 2) & (var > 0), slope, np.nan).astype(np.float32)
 
 
-def warp_stack(values: np.ndarray, src: Grid, dst: Grid) -> np.ndarray:
-    """(..., h, w) on ``src`` -> (..., H, W) on ``dst``, bilinear (PAR varies smoothly)."""
-    flat = values.reshape(-1, *values.shape[-2:])
-    out = np.stack([warp_array(a.astype(np.float32), src, dst, resampling="bilinear") for a in flat])
-    return out.reshape(*values.shape[:-2], *dst.shape).astype(np.float64)
-
-
 def open_maps(path) -> tuple["xr.Dataset", Grid]:  # noqa: F821
     """The NetCDF of ``make_maps`` and its base grid."""
     import xarray as xr
@@ -221,7 +219,7 @@ def observed_par(aligned_dir: Path, years: list[int], southern: bool) -> tuple[n
 def city_inputs(aligned_dir) -> tuple[npp_data.Acquisitions, Grid, bool, list[int]]:
     """The acquisitions (OSM when the city has it), the base grid, the hemisphere and the years."""
     aligned_dir = Path(aligned_dir)
-    acq = npp_data.load(aligned_dir, osm=(aligned_dir / "osm.zarr").exists())
+    acq = npp_data.load(aligned_dir, osm=npp_data.has_osm(aligned_dir))
     cube = open_aligned(aligned_dir / "landsat.zarr", "base")
     return acq, grid_of(cube["usable"]), bool(int(cube.attrs.get("southern", 0))), sorted({int(y) for y in acq.year})
 
@@ -232,7 +230,6 @@ def make_maps(aligned_dir, models: dict[str, str | Path], out, *, preset: str = 
     import xarray as xr
 
     aligned_dir = Path(aligned_dir)
-    has_osm = (aligned_dir / "osm.zarr").exists()
     acq, grid, southern, years = city_inputs(aligned_dir)
     filled, mae = filled_acquisitions(acq, models)
     composites = seasonal_median(filled, acq.year, acq.season, years)
@@ -242,8 +239,8 @@ def make_maps(aligned_dir, models: dict[str, str | Path], out, *, preset: str = 
     held = years[-1]
     forecast = forecast_par(observed, par_years.index(held), preset=preset, seed=seed, epochs=max_epochs)
     rows = [par_years.index(y) for y in years]
-    obs_base = warp_stack(observed[rows], par_grid, grid)
-    fc_base = warp_stack(forecast["sums"][rows], par_grid, grid)
+    obs_base = warp_stack(observed[rows], par_grid, grid, resampling="bilinear")  # PAR varies smoothly
+    fc_base = warp_stack(forecast["sums"][rows], par_grid, grid, resampling="bilinear")
     par = np.where(np.isnan(obs_base), fc_base, obs_base)
     source = np.where(np.isfinite(observed[rows]).all(axis=(2, 3)), "observed",
                       np.where(np.isfinite(forecast["sums"][rows]).all(axis=(2, 3)), "forecast", "missing"))
@@ -274,7 +271,7 @@ def make_maps(aligned_dir, models: dict[str, str | Path], out, *, preset: str = 
         "green": (("y", "x"), acq.green),
     }, coords=coords, attrs={
         "crs": grid.crs, "transform": list(grid.transform)[:6], "heldout_year": held, "southern": int(southern),
-        "osm_mask": "osm" if has_osm else "random (the city has no OSM: st-MAE masks at random)",
+        "osm_mask": "osm" if npp_data.has_osm(aligned_dir) else "random (the city has no OSM: st-MAE masks at random)",
         "missing_seasons": "; ".join(missing) or "none", "choices": repr(npp_function.CHOICES),
         "par_rnn": repr({k: v for k, v in forecast.items() if k != "sums"}), "st_mae": repr(mae),
     })

@@ -57,7 +57,7 @@ def ablate(aligned_dir, metrics_out, table_png, *, preset: str = "demo", seed: i
            pretrained: str | None = None, progress: bool = True) -> dict:
     from tqdm.auto import tqdm
 
-    osm = (Path(aligned_dir) / "osm.zarr").exists()
+    osm = npp_data.has_osm(aligned_dir)
     acq = npp_data.load(aligned_dir, osm=osm)
     rows: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -7,16 +7,10 @@ import logging
 from pathlib import Path
 
 from urbaneo.presets import ST_MAE
+from urbaneo.products.stage_cli import add_publish_args, add_runtime_args, set_threads
 
 KINDS = ("rgb", "false_colour")
 log = logging.getLogger("urbaneo.npp")
-
-
-def _threads(n: int | None) -> None:
-    if n:
-        import torch
-
-        torch.set_num_threads(n)
 
 
 def _has_osm(aligned: str) -> bool:
@@ -30,7 +24,7 @@ def _models(root: str) -> dict[str, Path]:
 def _train(args: argparse.Namespace) -> int:
     from urbaneo.products import npp_data, npp_mae
 
-    _threads(args.threads)
+    set_threads(args.threads)
     mask = "osm"
     if not _has_osm(args.aligned):
         log.warning("%s has no osm.zarr: st-MAE masks at random (recorded in the model and the product)", args.aligned)
@@ -47,7 +41,7 @@ def _train(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     from urbaneo.products.npp import make_maps
 
-    _threads(args.threads)
+    set_threads(args.threads)
     info = make_maps(args.aligned, _models(args.models), args.out, preset=args.preset, seed=args.seed,
                      max_epochs=args.max_epochs)
     print(f"npp-predict: {len(info['years'])} years, missing seasons: {', '.join(info['missing_seasons']) or 'none'}"
@@ -90,7 +84,7 @@ def _publish(args: argparse.Namespace) -> int:
 def _longterm(args: argparse.Namespace) -> int:
     from urbaneo.products.npp_longterm import longterm
 
-    _threads(args.threads)
+    set_threads(args.threads)
     metrics = longterm(args.aligned, _models(args.models), args.metrics, args.figure, preset=args.preset,
                        seed=args.seed, max_epochs=args.max_epochs, pretrained=args.mae)
     for name, per_year in metrics["models"].items():
@@ -101,7 +95,7 @@ def _longterm(args: argparse.Namespace) -> int:
 def _ablation(args: argparse.Namespace) -> int:
     from urbaneo.products.npp_ablation import ablate
 
-    _threads(args.threads)
+    set_threads(args.threads)
     metrics = ablate(args.aligned, args.metrics, args.table, preset=args.preset, seed=args.seed,
                      max_epochs=args.max_epochs, pretrained=args.mae, progress=args.progress)
     for name, row in metrics["variants"].items():
@@ -122,21 +116,17 @@ def add_parser(sub) -> None:
         if maps:
             p.add_argument("--maps", required=True, metavar="NC", help="the NetCDF of npp-predict")
 
-    def runtime(p):
-        p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-        p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
-
     p = sub.add_parser("npp-train", help="train one composite's st-MAE on the city's clear Landsat chips")
     p.add_argument("--kind", required=True, choices=KINDS)
     common(p, models=False)
     p.add_argument("--mae", metavar="PATH", default=None, help="official MAE checkpoint to start from")
-    runtime(p)
+    add_runtime_args(p)
     p.add_argument("--out", required=True, metavar="PT")
     p.set_defaults(func=_train)
 
     p = sub.add_parser("npp-predict", help="gap-filled composites, seasonal PAR (RNN forecast) and NPP maps")
     common(p)
-    runtime(p)
+    add_runtime_args(p)
     p.add_argument("--out", required=True, metavar="NC")
     p.set_defaults(func=_predict)
 
@@ -154,7 +144,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser("npp-longterm", help="long-term protocol: models trained up to each year estimate the later ones")
     common(p)
     p.add_argument("--mae", metavar="PATH", default=None)
-    runtime(p)
+    add_runtime_args(p)
     p.add_argument("--metrics", required=True, metavar="JSON")
     p.add_argument("--figure", required=True, metavar="PNG")
     p.set_defaults(func=_longterm)
@@ -163,17 +153,14 @@ def add_parser(sub) -> None:
                                              "OSM vs random mask, season embedding (Table 2)")
     common(p, models=False)
     p.add_argument("--mae", metavar="PATH", default=None, help="official MAE checkpoint for the frozen-block rows")
-    runtime(p)
+    add_runtime_args(p)
     p.add_argument("--metrics", required=True, metavar="JSON")
     p.add_argument("--table", required=True, metavar="PNG")
     p.set_defaults(func=_ablation)
 
     p = sub.add_parser("npp-publish", help="NPP COGs, quicklooks and STAC items")
-    p.add_argument("--city", required=True, metavar="NAME")
-    p.add_argument("--run-dir", required=True, metavar="DIR", help="results/<run>")
+    add_publish_args(p)
     common(p, maps=True)
     p.add_argument("--mae", metavar="PATH", default=None)
     p.add_argument("--price", type=float, default=1.58)
-    p.add_argument("--period", nargs=2, type=int, required=True, metavar=("FIRST_YEAR", "LAST_YEAR"))
-    p.add_argument("--out", required=True, metavar="TXT", help="the product item id; its folder holds the evaluation")
     p.set_defaults(func=_publish)

@@ -44,6 +44,11 @@ class Acquisitions:
         return self.reflectance[:, [self.bands.index(b) for b in COMPOSITES[kind]]]
 
 
+def has_osm(aligned_dir: str | Path) -> bool:
+    """Whether the city's OSM was aligned (without it st-MAE masks at random)."""
+    return (Path(aligned_dir) / "osm.zarr").exists()
+
+
 def load(aligned_dir: str | Path, *, osm: bool = True) -> Acquisitions:
     """The acquisitions under ``aligned_dir`` (landsat.zarr, and osm.zarr when ``osm``)."""
     aligned_dir = Path(aligned_dir)

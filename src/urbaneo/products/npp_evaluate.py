@@ -17,7 +17,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 import numpy as np
@@ -26,10 +25,10 @@ import pandas as pd
 from ..align import open_aligned
 from ..artifacts import quicklook
 from ..artifacts.metrics import write_metrics
-from ..grid import Grid, grid_of, warp_array
+from ..grid import Grid, grid_of, warp_stack
 from ..seasons import SEASONS
 from . import npp_baselines, npp_function
-from .npp import open_maps, season_index
+from .npp import open_maps, season_sums
 
 CO2EE_PER_GFLOP = 5.22e-9  # eq. 9: "1 GFLOPS = 5.22e-9 CO2EE" (Table 4's column is 1.1 x GFLOPs; see compute_cost)
 GPU_HOUR_PRICE = 1.58  # RMB, the paper's cheapest rented GPU hour (section IV-D)
@@ -55,24 +54,16 @@ def reference_seasons(ref, years: list[int], southern: bool) -> tuple[np.ndarray
         annual = np.stack([values[times.year == y][0] if (times.year == y).any() else np.full(values.shape[1:], np.nan)
                            for y in years])
         return None, annual
-    seasonal = np.full((len(years), 4, *values.shape[1:]), np.nan)
-    season = season_index(times, southern)
-    for i, year in enumerate(years):
-        starts = pd.DatetimeIndex([dt.date(year, 1, 1) + dt.timedelta(days=d) for d in range(0, 366, 8)
-                                   if (dt.date(year, 1, 1) + dt.timedelta(days=d)).year == year])
-        expected = np.bincount(season_index(starts, southern), minlength=4)
-        for s in range(4):
-            members = np.flatnonzero((times.year == year) & (season == s))
-            if len(members) == expected[s]:
-                seasonal[i, s] = values[members].sum(axis=0)
+    def composites(year):  # MOD17's 8-day composites start on day 1, 9, ... of each year
+        return pd.date_range(f"{year}-01-01", f"{year}-12-31", freq="8D")
+
+    seasonal = season_sums(values, times, years, southern, composites)
     return seasonal, seasonal.sum(axis=1)
 
 
 def to_reference(maps: np.ndarray, grid: Grid, ref_grid: Grid) -> np.ndarray:
     """(..., H, W) on the base grid -> (..., h, w) cell means on the reference grid (NaN skipped)."""
-    flat = np.asarray(maps, np.float32).reshape(-1, *grid.shape)
-    out = np.stack([warp_array(a, grid, ref_grid, resampling="average") for a in flat])
-    return out.reshape(*np.shape(maps)[:-2], *ref_grid.shape)
+    return warp_stack(maps, grid, ref_grid, resampling="average").astype(np.float32)
 
 
 def _features(composite: np.ndarray, par: np.ndarray, green: np.ndarray) -> np.ndarray:

@@ -16,8 +16,8 @@ import numpy as np
 from ..align import open_aligned
 from ..artifacts import quicklook
 from ..artifacts.metrics import write_metrics
-from ..grid import grid_of
-from . import npp, npp_evaluate, npp_mae
+from ..grid import grid_of, warp_stack
+from . import npp, npp_data, npp_evaluate, npp_mae
 
 
 def estimate_after(acq, grid, years: list[int], k: int, models: dict[str, Path], observed, par_grid,
@@ -27,7 +27,7 @@ def estimate_after(acq, grid, years: list[int], k: int, models: dict[str, Path],
     later = [y for y in years if y > k]
     composites = npp.seasonal_median(filled, acq.year, acq.season, later)
     forecast = npp.forecast_par(observed, par_years.index(k) + 1, preset=preset, seed=seed, epochs=max_epochs)
-    par = npp.warp_stack(forecast["sums"][[par_years.index(y) for y in later]], par_grid, grid)
+    par = warp_stack(forecast["sums"][[par_years.index(y) for y in later]], par_grid, grid, resampling="bilinear")
     return npp.npp_maps(composites, par, acq.bands)
 
 
@@ -41,7 +41,7 @@ def longterm(aligned_dir, models: dict[str, str | Path], metrics_out, figure_png
     seasonal, _ = npp_evaluate.reference_seasons(ref, years, southern)
     if seasonal is None:
         raise ValueError("the long-term protocol compares seasons: the reference is annual")
-    mask = "osm" if (Path(aligned_dir) / "osm.zarr").exists() else "random"
+    mask = "osm" if npp_data.has_osm(aligned_dir) else "random"
     rows: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for k in years[:-1]:

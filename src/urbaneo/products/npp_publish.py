@@ -22,9 +22,8 @@ def _season_bands(ds) -> list[str]:
     return [f"{y}-{s}" for y in ds["year"].values for s in ds["season"].values]
 
 
-def write_products(maps_path, out_dir: Path) -> dict[str, Path]:
-    """The product's COGs and quicklooks in ``out_dir``; key -> path."""
-    ds, grid = open_maps(maps_path)
+def write_products(ds, grid, out_dir: Path) -> dict[str, Path]:
+    """The product's COGs and quicklooks (from ``npp.open_maps``) in ``out_dir``; key -> path."""
     years = [int(y) for y in ds["year"].values]
     seasons = list(ds["season"].values)
     tags = {**CHOICES_TAG, "missing_seasons": ds.attrs["missing_seasons"], "osm_mask": ds.attrs["osm_mask"],
@@ -76,7 +75,8 @@ def publish(run_dir, city: str, maps_path, models: dict[str, str | Path], metric
     import torch
 
     out_dir = Path(out_dir)
-    files = write_products(maps_path, out_dir)
+    ds, grid = open_maps(maps_path)
+    files = write_products(ds, grid, out_dir)
     for key, source in (("metrics", metrics_json), ("table", table_png), ("methods", figure_png),
                         ("longterm", Path(metrics_json).with_name("longterm.json")),
                         ("longterm_figure", Path(metrics_json).with_name("longterm.png"))):
@@ -84,7 +84,6 @@ def publish(run_dir, city: str, maps_path, models: dict[str, str | Path], metric
         if Path(source).resolve() != files[key].resolve():
             with atomic_path(files[key]) as tmp:
                 shutil.copyfile(source, tmp)
-    ds, grid = open_maps(maps_path)
     inputs = ["inputs/landsat", "inputs/par", "inputs/npp_reference"] + (["inputs/osm"] if has_osm else [])
     for kind, path in sorted(models.items()):
         data = load_model(path)[2]

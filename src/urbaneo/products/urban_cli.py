@@ -6,19 +6,13 @@ import argparse
 from pathlib import Path
 
 from urbaneo.presets import URBAN_TRAIN
-
-
-def _threads(n: int | None) -> None:
-    if n:
-        import torch
-
-        torch.set_num_threads(n)
+from urbaneo.products.stage_cli import add_publish_args, add_runtime_args, set_threads
 
 
 def _train(args: argparse.Namespace) -> int:
     from urbaneo.products.urban import train
 
-    _threads(args.threads)
+    set_threads(args.threads)
     data = train(args.method, args.aligned, args.tiles, args.out, preset=args.preset, seed=args.seed,
                  max_epochs=args.max_epochs, vgg16=args.vgg16, progress=args.progress)
     loss = data["history"].get("train_loss", [None])[-1] if data["history"] else None
@@ -31,7 +25,7 @@ def _train(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     from urbaneo.products.urban import METHODS, predict
 
-    _threads(args.threads)
+    set_threads(args.threads)
     root = Path(args.predictions)
     for info in predict({m: root / m / "model.pt" for m in args.methods or METHODS}, args.aligned, args.tiles,
                         root, progress=args.progress):
@@ -86,15 +80,11 @@ def add_parser(sub) -> None:
         p.add_argument("--max-epochs", type=int, default=None, help="cap on the preset's epochs")
         p.add_argument("--vgg16", metavar="PATH", default=None, help="torchvision VGG16 state dict to start from")
 
-    def runtime(p):
-        p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-        p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
-
     p = sub.add_parser("urban-train", help="train one urban method (IFCN, a baseline) on the city's chips")
     p.add_argument("--method", required=True)
     common(p)
     training(p)
-    runtime(p)
+    add_runtime_args(p)
     p.add_argument("--out", required=True, metavar="PT")
     p.set_defaults(func=_train)
 
@@ -103,7 +93,7 @@ def add_parser(sub) -> None:
                    help="resources/<run>/urban/<city>: reads <method>/model.pt, writes <method>/mask.tif, test_chips.npy")
     p.add_argument("--methods", nargs="*", help="only these (default: every method)")
     common(p, preset=False)
-    runtime(p)
+    add_runtime_args(p)
     p.set_defaults(func=_predict)
 
     p = sub.add_parser("urban-evaluate", help="Tables 2-4 and Fig. 6 for every urban method")
@@ -115,11 +105,8 @@ def add_parser(sub) -> None:
     p.set_defaults(func=_evaluate)
 
     p = sub.add_parser("urban-publish", help="mask COG, polygons, overlay and STAC items of the urban product")
-    p.add_argument("--city", required=True, metavar="NAME")
-    p.add_argument("--run-dir", required=True, metavar="DIR", help="results/<run>")
+    add_publish_args(p)
     common(p, tiles=False)
     training(p)
     p.add_argument("--predictions", required=True, metavar="DIR", help="resources/<run>/urban/<city>")
-    p.add_argument("--period", nargs=2, type=int, required=True, metavar=("FIRST_YEAR", "LAST_YEAR"))
-    p.add_argument("--out", required=True, metavar="TXT", help="the product item id; its folder holds the evaluation")
     p.set_defaults(func=_publish)
