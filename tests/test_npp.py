@@ -278,3 +278,10 @@ def test_models_of_the_wrong_composite_stop_with_one_line(tiny_run, tmp_path):
     with pytest.raises(Exception, match="mae_rgb.pt: is the st-MAE of the rgb composite, not of false_colour"):
         npp.make_maps(tiny_run / "resources/align/tiny", models, tmp_path / "maps.nc", max_epochs=5)
     assert not (tmp_path / "maps.nc").exists()
+
+
+def test_an_unreadable_maps_file_is_one_line(tmp_path):
+    bad = tmp_path / "maps.nc"
+    bad.write_bytes(b"not a netcdf file")
+    with pytest.raises(Exception, match=r"maps.nc: cannot read as the NPP maps NetCDF"):
+        npp.open_maps(bad)
