@@ -33,6 +33,7 @@ include: "workflow/rules/align.smk"
 include: "workflow/rules/publish.smk"
 include: "workflow/rules/urban.smk"
 include: "workflow/rules/npp.smk"
+include: "workflow/rules/lcz.smk"
 include: "workflow/rules/targets.smk"
 
 
@@ -46,4 +47,5 @@ rule all:
         expand("results/{run}/config.yaml", run=config["run"]),
         product_outputs("urban", "results/{run}/{city}/urban/item.txt"),
         product_outputs("npp", "results/{run}/{city}/npp/item.txt"),
+        product_outputs("lcz", "results/{run}/{city}/lcz/item.txt"),
     default_target: True

@@ -74,4 +74,4 @@ def digests(root: Path) -> dict[str, str]:
 # What a tiny run must reproduce byte for byte: inputs, tiles, trained models and their
 # predictions, everything published.
 REPRODUCED = ("resources/raw/tiny", "resources/tiles/tiny", "resources/demo/urban/tiny", "resources/demo/npp/tiny",
-              "results/demo")
+              "resources/demo/lcz/tiny", "results/demo")

@@ -224,3 +224,30 @@ def test_read_metrics_bad_files(tmp_path):
         read_metrics(bad)
     with pytest.raises(InputError, match=r"missing\.json: metrics file not found"):
         read_metrics(tmp_path / "missing.json")
+
+
+def test_confusion_png(tmp_path):
+    from PIL import Image
+
+    from urbaneo.artifacts.quicklook import confusion
+
+    cm = np.zeros((17, 17), dtype=np.int64)
+    cm[2, 2], cm[2, 5], cm[5, 5], cm[13, 13], cm[13, 15], cm[15, 15] = 90, 10, 40, 28, 2, 30
+    cm[16, 16] = 5
+    cm[0, 16] = 0  # LCZ 1 absent from the reference, as in the paper's Wuhan data
+    cm[7, 15] = 0
+    cm[15, 7] = 3  # LCZ 8 is predicted but has no reference sample: a row with zero reference
+    labels = [f"{code} {name}" for code, (name, _) in lcz.CLASSES.items()]
+    out = confusion(tmp_path / "cm.png", cm, labels, "Pure scene classification")
+    again = confusion(tmp_path / "cm2.png", cm.copy(), labels, "Pure scene classification")
+    assert out == tmp_path / "cm.png" and out.read_bytes() == again.read_bytes()
+    counts = confusion(tmp_path / "counts.png", cm, labels, "counts", normalise=None)
+    assert counts.read_bytes() != out.read_bytes()
+    with Image.open(out) as img:
+        img.load()
+        assert img.format == "PNG" and not img.text
+        assert len(np.unique(np.asarray(img.convert("RGB")).reshape(-1, 3), axis=0)) > 20
+    with pytest.raises(ValueError, match="one label per class"):
+        confusion(tmp_path / "bad.png", cm, labels[:3], "bad")
+    # an empty matrix still draws (every cell grey) rather than failing
+    assert confusion(tmp_path / "empty.png", np.zeros((3, 3), int), ["a", "b", "c"], "empty").stat().st_size > 0

@@ -68,7 +68,8 @@ def test_config_defaults_are_filled_and_input_untouched():
     assert config == {"cities": ["tiny"], "run": "demo", "preset": "demo", "seed": 0,
                       "cities_dir": "config/cities", "threads": 2, "gpus": 1,
                       "dask": {"scheduler": None, "block": 2048, "workers": 2},
-                      "max_epochs": None, "weights": {"vgg16": None, "mae": None}, "batch": None, "gpu_hour_price": 1.58,
+                      "max_epochs": None, "weights": {"vgg16": None, "mae": None, "swin_v2": None},
+                      "lcz_pure_share": 0.9, "batch": None, "gpu_hour_price": 1.58,
                       "batches_dir": "config/batches"}
     assert given == {"cities": ["tiny"]}
 

@@ -100,7 +100,8 @@ def sacct(jobs: list[str]) -> dict[str, tuple[str, str]]:
     return rows
 
 
-GPU_RULES = {"predict_urban", "train_npp_mae", "predict_npp", "longterm_npp"}  # every job of these rules
+# every job of these rules
+GPU_RULES = {"predict_urban", "train_npp_mae", "predict_npp", "longterm_npp", "train_lcz", "predict_lcz"}
 
 
 @pytest.mark.integration

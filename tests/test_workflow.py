@@ -92,7 +92,7 @@ REFUSALS = {  # case: (snakemake arguments, the one line expected after "urbaneo
     "city without aoi": (["--config", "cities=[noaoi]"], "config/cities/noaoi.yaml: aoi: required key missing"),
     "missing input": (["--config", "cities=[real]"],
                       "config/cities/real.yaml: inputs.gf2: matches no file: data/real/gf2/*.tif"),
-    "unwired target": (["lcz", "--config", "cities=[tiny]"], "target 'lcz' is not implemented yet"),
+    "unwired target": (["vegplan", "--config", "cities=[tiny]"], "target 'vegplan' is not implemented yet"),
     "product target, reference lacking": (["npp", "--config", "cities=[tiny,nonpp]"],
                                       "config/cities/nonpp.yaml: city 'nonpp' cannot make product 'npp': "
                                       "input 'npp_reference' is not configured"),

@@ -195,6 +195,12 @@ def grid_of(da) -> Grid:
                 "" if epsg else da.rio.crs.to_wkt())
 
 
+def grid_of_dataset(src) -> Grid:
+    """The Grid of an open north-up rasterio dataset (a COG this package wrote)."""
+    t, epsg = src.transform, src.crs.to_epsg()
+    return Grid(int(epsg or 0), t.c, t.f, t.a, src.width, src.height, "" if epsg else src.crs.to_wkt())
+
+
 def to_dataarray(data, grid: Grid, dims: tuple[str, ...], coords: dict | None = None, name: str | None = None,
                  attrs: dict | None = None):
     """Wrap an array on ``grid`` as an xarray.DataArray with x/y coordinates and the CRS (rioxarray)."""

@@ -219,6 +219,22 @@ def urban_mem_mb(wildcards):
     return int(1500 + extra + 40 * region_megapixels(wildcards.city))
 
 
+def lcz_mem_mb(wildcards):
+    # the VHR image (100 px per base-grid pixel) held as reflectance, scenes and their normalised copy
+    return int(1500 + 6400 * city_megapixels(wildcards.city))
+
+
+def lcz_args(wildcards):
+    """The LCZ stage's training options, shared by its train and publish rules."""
+    weights = config["weights"]["swin_v2"]
+    return (f" --preset {config['preset']} --seed {config['seed']} --pure-share {config['lcz_pure_share']}"
+            + max_epochs_arg(wildcards) + (f" --weights {weights}" if weights else ""))
+
+
+def swin_weights_input(wildcards):
+    return [config["weights"]["swin_v2"]] if config["weights"]["swin_v2"] else []
+
+
 def train_threads(wildcards):
     # the demo's nets are too small for two threads to beat two jobs side by side
     return 1 if config["preset"] == "demo" else config["threads"]

@@ -22,7 +22,7 @@ rule npp:
 
 rule lcz:
     input:
-        not_implemented("lcz"),
+        checked_outputs("lcz", "results/{run}/{city}/lcz/item.txt"),
 
 
 rule urban:

@@ -1,5 +1,7 @@
 """Quicklook PNGs of maps: colour bar or class legend, scale bar, north arrow, axes in the grid's CRS.
 
+Also the report's figures that are not maps: tables, line charts and confusion matrices.
+
 Figures are drawn with matplotlib's Agg renderer under the library's default style (so a user's
 matplotlibrc cannot change them) at a fixed dpi, and saved without the "Software" text chunk;
 PNG from Agg carries no timestamp, so identical maps give identical bytes.
@@ -233,4 +235,49 @@ def lines(path: str | os.PathLike, series: Mapping[str, tuple[Sequence[float], S
         ax.set_ylabel(ylabel)
         ax.set_title(title, fontsize=10)
         ax.legend(fontsize=8)
+        return _save(fig, Path(path))
+
+
+def confusion(path: str | os.PathLike, cm, labels: Sequence[str], title: str, *, normalise: str | None = "row") -> Path:
+    """A confusion matrix heat map as the SU-Net paper's Figure 4; rows = reference, columns = predicted.
+
+    normalise="row": the colour and the number in each cell are the count divided by the row's
+    reference count, in %; a row without reference samples is grey. normalise=None: raw counts.
+    Classes with neither reference nor predicted samples are dropped, as the title says.
+    """
+    cm = np.asarray(cm, dtype=np.int64)
+    if cm.ndim != 2 or cm.shape[0] != cm.shape[1] or len(labels) != cm.shape[0]:
+        raise ValueError(f"need a square matrix with one label per class, got {cm.shape} and {len(labels)} labels")
+    if normalise not in ("row", None):
+        raise ValueError(f"normalise must be 'row' or None, not {normalise!r}")
+    reference = cm.sum(1)
+    keep = np.flatnonzero((reference > 0) | (cm.sum(0) > 0))
+    if keep.size == 0:  # an empty matrix: draw every class rather than nothing
+        keep = np.arange(len(labels))
+    dropped = len(labels) - keep.size
+    sub, ref = cm[np.ix_(keep, keep)], reference[keep]
+    if normalise == "row":
+        with np.errstate(invalid="ignore", divide="ignore"):
+            values = np.where(ref[:, None] > 0, 100.0 * sub / ref[:, None], np.nan)
+        vmax, text, unit = 100.0, "{:.1f}", "% of the reference class"
+    else:
+        values, vmax, text, unit = sub.astype("float64"), max(float(sub.max(initial=0)), 1.0), "{:.0f}", "samples"
+    size = 2.5 + 0.42 * keep.size
+    with context("default"):
+        fig = Figure(figsize=(size + 1.6, size), dpi=DPI, layout="constrained")
+        ax = fig.add_subplot()
+        colours = colormaps["Blues"].with_extremes(bad="0.85")
+        image = ax.imshow(np.ma.masked_invalid(values), cmap=colours, vmin=0.0, vmax=vmax, interpolation="nearest")
+        fig.colorbar(image, ax=ax, shrink=0.8, label=unit)
+        for (i, j), value in np.ndenumerate(values):
+            if np.isfinite(value) and sub[i, j] > 0:  # empty cells stay blank, as in the paper
+                ax.text(j, i, text.format(value), ha="center", va="center", fontsize=7,
+                        color="white" if value > 0.6 * vmax else "black")
+        ticks = np.arange(keep.size)
+        ax.set_xticks(ticks, [labels[k] for k in keep], rotation=90, fontsize=8)
+        ax.set_yticks(ticks, [f"{labels[k]} (n={r})" for k, r in zip(keep, ref)], fontsize=8)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("reference")
+        note = f"\n({dropped} classes without reference or prediction not shown)" if dropped else ""
+        ax.set_title(title + note, fontsize=10)
         return _save(fig, Path(path))
