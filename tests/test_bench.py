@@ -1,8 +1,9 @@
-"""Smoke run of the reprojection benchmark at a tiny size, so that bench/ cannot rot (not a timing test)."""
+"""Smoke runs of the benchmarks at a tiny size, so that bench/ cannot rot (not timing tests)."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -72,3 +73,25 @@ def test_st_mae_bench_runs_on_synthetic_tensors_and_the_real_loader(tmp_path, ti
     assert set(rows) == {f"{s} {m}" for s in ("synthetic", "loader") for m in ("st-MAE", "plain MAE (baseline)")}
     assert all(r["images_per_s"] > 0 and r["tflops"] > 0 for r in rows.values())
     assert "ratio vs baseline" in proc.stdout
+
+
+def test_su_net_bench_runs_on_synthetic_tensors_and_the_real_loader(tmp_path, tiny_run):
+    aligned, tiles = tiny_run / "resources/align/tiny", tiny_run / "resources/tiles/tiny/lcz.parquet"
+    out = tmp_path / "su_net.json"
+    # one thread: a smoke run, not a timing; two OpenMP threads beside another busy job take 4x longer
+    proc = subprocess.run([str(REPO / "bench/run"), "su_net", "--steps", "1", "--repeats", "1", "--batch", "2",
+                           "--aligned", str(aligned), "--tiles", str(tiles), "--json", str(out)],
+                          capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(out.read_text())
+    baseline = "PSC-Net alone (Swin-V2 classifier, CE)"
+    assert result["baseline"] == baseline and result["images_per_step"] == 4  # 2 pure + 2 mixed scenes
+    assert result["scene_px"] == {"synthetic": 64, "loader": 64}  # the demo preset's scenes, the demo tiles
+    rows = result["rows"]
+    assert set(rows) == {f"{s} {m}" for s in ("synthetic", "loader")
+                         for m in ("SU-Net (PSC-Net + MSU-Net, GradNorm)", baseline)}
+    assert all(r["images_per_s"] > 0 and r["tflops"] > 0 and len(r["step_s_repeats"]) == 1 for r in rows.values())
+    for source in ("synthetic", "loader"):  # MSU-Net's decoder and GradNorm's gradients cost FLOPs on top
+        su, base = rows[f"{source} SU-Net (PSC-Net + MSU-Net, GradNorm)"], rows[f"{source} {baseline}"]
+        assert su["flops_per_step"] > base["flops_per_step"]
+    assert "ratio vs baseline" in proc.stdout and f"baseline: {baseline}" in proc.stdout

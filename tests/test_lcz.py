@@ -10,6 +10,7 @@ import pytest
 import rasterio
 import torch
 import xarray as xr
+from conftest import tiny_city_file
 
 from urbaneo import align
 from urbaneo.artifacts.cog import validate_cog
@@ -19,7 +20,6 @@ from urbaneo.errors import InputError
 from urbaneo.grid import Grid
 from urbaneo.models import su_net
 from urbaneo.products import lcz, lcz_data
-from conftest import tiny_city_file
 
 
 def _scenes(fractions, split) -> lcz_data.Scenes:
@@ -67,13 +67,14 @@ def test_scene_pairs_turn_both_scenes_alike_and_cycle_the_smaller_set():
     assert int(cls) == 1 and frac.argmax() == 2 and torch.equal(m, target)
     # the same quarter turn / flip on both: find the one that maps the raw pure scene onto p
     raw_p, raw_m = torch.from_numpy(pure[0]), torch.from_numpy(mixed[2])
-    for k in range(4):
-        for flip in (False, True):
-            t = (lambda x: torch.rot90(x, k, (1, 2)).flip(2)) if flip else (lambda x: torch.rot90(x, k, (1, 2)))
-            if torch.equal(t(raw_p), p):
-                assert torch.equal(t(raw_m), m)
-                return
-    pytest.fail("the pure scene is not a turn or flip of the original")
+
+    def turn(x, k, flip):
+        x = torch.rot90(x, k, (1, 2))
+        return x.flip(2) if flip else x
+
+    found = [(k, flip) for k in range(4) for flip in (False, True) if torch.equal(turn(raw_p, k, flip), p)]
+    assert found, "the pure scene is not a turn or flip of the original"
+    assert torch.equal(turn(raw_m, *found[0]), m)
 
 
 class _MeanClass(torch.nn.Module):
@@ -227,7 +228,7 @@ def test_label_map_in_another_crs_is_reprojected_nearest(tiny_labels, tmp_path):
 def test_label_map_that_misses_the_city_is_one_line(tiny_labels, tmp_path):
     from affine import Affine
 
-    root, city = tiny_labels
+    _, city = tiny_labels
     source = city["inputs"]["lcz_labels"].replace("*", "2021")
     folder = tmp_path / "labels"
     folder.mkdir()

@@ -27,7 +27,7 @@ from ..lcz import CLASSES, colormap
 from ..models import su_net
 from ..presets import PURE_SHARE, SU_NET
 from ..tiles import Mosaic
-from .lcz_data import Scenes, ScenePairs, band_stats, load_scenes, normalise
+from .lcz_data import ScenePairs, Scenes, band_stats, load_scenes, normalise
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,21 @@ def hyperparameters(preset: str, max_epochs: int | None = None, pure_share: floa
     hp.update(optimizer="AdamW", pure_share=float(pure_share), backbone="Swin-V2 (torchvision blocks)",
               losses=list(su_net.TASKS), loss_weighting="GradNorm")
     return hp
+
+
+def _schedule(optimizer, hp: dict, steps_per_epoch: int):
+    """Linear warm-up over ``warmup_epochs``, then cosine decay to 0 (Swin's usual recipe; the paper
+    names no schedule), stepped every batch; ``schedule: constant`` keeps the rate."""
+    if hp["schedule"] == "constant":
+        return None
+    warmup, total = hp["warmup_epochs"] * steps_per_epoch, hp["epochs"] * steps_per_epoch
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(total - warmup, 1)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
 def check_training_scenes(scenes: Scenes, tiles) -> list[int]:
@@ -103,7 +118,7 @@ def train(aligned_dir, tiles, out, *, preset: str, seed: int, max_epochs: int | 
     partial = Path(out).with_name(f".{Path(out).name}.{key}.partial")
     history = fit(model, loader, loss_fn=su_net.gradnorm_loss(model, hp["gradnorm_alpha"]), optimizer=optimizer,
                   epochs=hp["epochs"], seed=seed, val_loader=val_loader, checkpoint=partial, generator=generator,
-                  progress=progress)
+                  scheduler=_schedule(optimizer, hp, len(loader)), scheduler_interval="batch", progress=progress)
     data = {"format": MODEL_FORMAT, "preset": preset, "seed": seed, "hyperparameters": hp,
             "img": int(scenes.x.shape[-1]), "mean": torch.from_numpy(mean), "std": torch.from_numpy(std),
             "label_year": scenes.year, "scenes": scenes.counts(), "classes_without_pure_scenes": missing,

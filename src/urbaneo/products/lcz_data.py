@@ -57,7 +57,7 @@ class Scenes:
         """(N,) the LCZ code covering most of each scene."""
         return self.fractions.argmax(1) + 1
 
-    def subset(self, keep: np.ndarray) -> "Scenes":
+    def subset(self, keep: np.ndarray) -> Scenes:
         return Scenes(self.x[keep], self.fractions[keep], self.split[keep], self.tile_id[keep], self.rows[keep],
                       self.cols[keep], self.pure_share, self.year, self.grid)
 

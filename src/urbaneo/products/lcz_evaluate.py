@@ -109,7 +109,7 @@ def evaluate(model_path, aligned_dir, tiles, map_path, out_json, table_png, conf
                         f"Random forest, {n_pure} pure test scenes: OA {baseline['pure']['oa']:.3f}")
     quicklook.table(table_png, ["SU-Net", "random forest", "paper (exp. A)"],
                     {ROWS[k]: [su["table2"][k], baseline["table2"][k], PAPER[k]] for k in ROWS},
-                    f"LCZ test scenes: {n_pure} pure, {int((~pure).sum())} mixed (Table 2)", digits=4)
+                    f"Table 2: {n_pure} pure, {int((~pure).sum())} mixed test scenes", digits=4)
     metrics = {
         "table2": {"su_net": su["table2"], "random_forest": baseline["table2"], "paper_experiment_a": PAPER},
         "su_net_better": {"oa": su["table2"]["oa"] > baseline["table2"]["oa"],
