@@ -47,6 +47,7 @@ from st_mae import PEAK_TFLOPS, _peak  # noqa: E402,F401 - one table of peaks fo
 
 from urbaneo.models import su_net  # noqa: E402
 from urbaneo.presets import SU_NET  # noqa: E402
+from urbaneo.products.lcz import optimizer  # noqa: E402  (the stage's AdamW and its two groups)
 from urbaneo.training import autocast, device  # noqa: E402
 
 MODEL = "SU-Net (PSC-Net + MSU-Net, GradNorm)"
@@ -65,13 +66,6 @@ def _baseline_loss(model, loss_fn, pure, mixed, cls, fractions):
 STEPS = {MODEL: _su_net_loss, BASELINE: _baseline_loss}
 
 
-def _optimizer(model, hp: dict) -> torch.optim.Optimizer:
-    """The stage's AdamW (urbaneo.products.lcz.train): the network, and GradNorm's task weights."""
-    net = [p for name, p in model.named_parameters() if name != "task_weights"]
-    return torch.optim.AdamW([{"params": net, "lr": hp["lr"], "weight_decay": hp["weight_decay"]},
-                              {"params": [model.task_weights], "lr": hp["gradnorm_lr"], "weight_decay": 0.0}])
-
-
 def _step_flops(model, step, loss_fn, batch) -> float:
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -83,7 +77,7 @@ def _step_flops(model, step, loss_fn, batch) -> float:
 
 def _stepper(model, step, loss_fn, hp, batches, dev):
     """One training step a call, with its own AdamW, on the next batch of ``batches``."""
-    opt = _optimizer(model, hp)
+    opt = optimizer(model, hp)
     it = iter(batches)
 
     def one():

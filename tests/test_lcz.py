@@ -240,3 +240,23 @@ def test_label_map_that_misses_the_city_is_one_line(tiny_labels, tmp_path):
         align.align(moved, "lcz_labels", tmp_path / "out.zarr")
     assert "lcz_2021.tif" in str(err.value) and "\n" not in str(err.value)
     assert not (tmp_path / "out.zarr").exists()
+
+
+def test_wudapt_legacy_coding_trains_like_the_standard_one(tiny_labels, tmp_path):
+    """A WUDAPT map (A-G as 101-107) aligns to the same 1-17 labels as the LCZ Generator coding."""
+    root, city = tiny_labels
+    original = align.open_aligned(root / "lcz_labels.zarr", "vhr")["lcz"].sel(year=2021).values
+    source = city["inputs"]["lcz_labels"].replace("*", "2021")
+    folder = tmp_path / "labels"
+    folder.mkdir()
+    with rasterio.open(source) as src:
+        codes = src.read(1)
+        legacy = np.where(codes >= 11, codes + 90, codes).astype(np.uint8)
+        assert (legacy > 100).any()
+        _rewrite(source, folder / "lcz_2021.tif", src.crs, src.transform, legacy)
+    moved = {**city, "years": [2021], "inputs": {**city["inputs"], "lcz_labels": str(folder / "lcz_*.tif")}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        align.align(moved, "lcz_labels", tmp_path / "lcz_labels.zarr")
+    np.testing.assert_array_equal(align.open_aligned(tmp_path / "lcz_labels.zarr", "vhr")["lcz"].sel(year=2021).values,
+                                  original)

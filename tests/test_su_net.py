@@ -97,6 +97,8 @@ def test_paper_preset_trains_one_step_on_cpu():
     opt.step()
     assert torch.isfinite(loss)
     cost = su_net.complexity("paper")
+    print(f"\nSU-Net paper: {cost['params']:,} params, {cost['gflops_psc_net']:.2f} GFLOPs (PSC-Net) and "
+          f"{cost['gflops_msu_net']:.2f} GFLOPs (MSU-Net) per 256x256 scene")
     backbone = sum(p.numel() for p in model.backbone.parameters())
     reference = swin_v2_t()
     assert backbone == sum(p.numel() for p in reference.parameters()) - reference.head.weight.numel() \

@@ -48,7 +48,14 @@ def hyperparameters(preset: str, max_epochs: int | None = None, pure_share: floa
     return hp
 
 
-def _schedule(optimizer, hp: dict, steps_per_epoch: int):
+def optimizer(model: su_net.SUNet, hp: dict) -> torch.optim.AdamW:
+    """AdamW over the network; GradNorm's task weights in a group of their own (their rate, no decay)."""
+    net = [p for name, p in model.named_parameters() if name != "task_weights"]
+    return torch.optim.AdamW([{"params": net, "lr": hp["lr"], "weight_decay": hp["weight_decay"]},
+                              {"params": [model.task_weights], "lr": hp["gradnorm_lr"], "weight_decay": 0.0}])
+
+
+def _schedule(adamw, hp: dict, steps_per_epoch: int):
     """Linear warm-up over ``warmup_epochs``, then cosine decay to 0 (Swin's usual recipe; the paper
     names no schedule), stepped every batch; ``schedule: constant`` keeps the rate."""
     if hp["schedule"] == "constant":
@@ -60,7 +67,7 @@ def _schedule(optimizer, hp: dict, steps_per_epoch: int):
             return (step + 1) / warmup
         return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(total - warmup, 1)))
 
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    return torch.optim.lr_scheduler.LambdaLR(adamw, factor)
 
 
 def check_training_scenes(scenes: Scenes, tiles) -> list[int]:
@@ -108,17 +115,14 @@ def train(aligned_dir, tiles, out, *, preset: str, seed: int, max_epochs: int | 
     model = su_net.build(preset, **{k: v for k, v in overrides.items() if k in SU_NET[preset]})
     if weights:
         log.info("SU-Net backbone: %d tensors from %s", su_net.load_pretrained(model, weights), weights)
-    net_params = [p for name, p in model.named_parameters() if name != "task_weights"]
-    optimizer = torch.optim.AdamW([
-        {"params": net_params, "lr": hp["lr"], "weight_decay": hp["weight_decay"]},
-        {"params": [model.task_weights], "lr": hp["gradnorm_lr"], "weight_decay": 0.0}])
+    adamw = optimizer(model, hp)
     # a resumable checkpoint beside the output, named by everything that shapes the training
     key = hashlib.sha256(repr((preset, seed, sorted(hp.items()), str(weights))).encode()
                          + train_set.x.tobytes() + train_set.fractions.tobytes()).hexdigest()[:16]
     partial = Path(out).with_name(f".{Path(out).name}.{key}.partial")
-    history = fit(model, loader, loss_fn=su_net.gradnorm_loss(model, hp["gradnorm_alpha"]), optimizer=optimizer,
+    history = fit(model, loader, loss_fn=su_net.gradnorm_loss(model, hp["gradnorm_alpha"]), optimizer=adamw,
                   epochs=hp["epochs"], seed=seed, val_loader=val_loader, checkpoint=partial, generator=generator,
-                  scheduler=_schedule(optimizer, hp, len(loader)), scheduler_interval="batch", progress=progress)
+                  scheduler=_schedule(adamw, hp, len(loader)), scheduler_interval="batch", progress=progress)
     data = {"format": MODEL_FORMAT, "preset": preset, "seed": seed, "hyperparameters": hp,
             "img": int(scenes.x.shape[-1]), "mean": torch.from_numpy(mean), "std": torch.from_numpy(std),
             "label_year": scenes.year, "scenes": scenes.counts(), "classes_without_pure_scenes": missing,

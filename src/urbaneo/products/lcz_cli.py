@@ -54,7 +54,7 @@ def _publish(args: argparse.Namespace) -> int:
     model = Path(args.model)
     out_dir = Path(args.out).parent
     item = publish(args.run_dir, args.city, model, model.with_name("lcz.tif"), model.with_name("abundance.tif"),
-                   out_dir, out_dir, params=product_params(args.preset, args.seed, args.max_epochs, args.pure_share,
+                   out_dir, params=product_params(args.preset, args.seed, args.max_epochs, args.pure_share,
                                                            args.weights), period=tuple(args.period))
     with atomic_path(args.out) as tmp:
         tmp.write_text(item + "\n")

@@ -33,10 +33,12 @@ def _read(path) -> tuple[np.ndarray, Grid]:
 
 def _mlm_io(data: dict) -> tuple[list, list]:
     size = data["img"]
-    inputs = [{"name": "VHR scene", "bands": ["blue", "green", "red", "nir"],
+    # bands in words: naming them in `bands` makes MLM require raster:bands on the model asset
+    inputs = [{"name": "VHR scene", "bands": [],
                "input": {"shape": [-1, 4, size, size], "dim_order": ["batch", "channel", "height", "width"],
                          "data_type": "float32"},
-               "description": "TOA reflectance standardised per band with the saved mean and std; no data as 0"}]
+               "description": "blue, green, red, NIR TOA reflectance standardised per band with the saved mean "
+                              "and std; no data as 0"}]
     outputs = [{"name": "PSC-Net class", "tasks": ["scene-classification"],
                 "result": {"shape": [-1, 17], "dim_order": ["batch", "class"], "data_type": "float32"},
                 "description": "ReLU outputs; their softmax is the probability of LCZ 1-17"},
@@ -46,16 +48,15 @@ def _mlm_io(data: dict) -> tuple[list, list]:
     return inputs, outputs
 
 
-def publish(run_dir, city: str, model_path, class_map, abundance_map, evaluation_dir, out_dir, *, params: dict,
-            period) -> str:
-    """Copy the maps and the evaluation into ``out_dir``, draw quicklooks, register model and product."""
+def publish(run_dir, city: str, model_path, class_map, abundance_map, out_dir, *, params: dict, period) -> str:
+    """Copy the maps into ``out_dir`` (which holds the evaluation), draw quicklooks, register model and product."""
     import torch
 
-    out_dir, evaluation_dir = Path(out_dir), Path(evaluation_dir)
+    out_dir = Path(out_dir)
     codes, grid = _read(class_map)
     abundances, _ = _read(abundance_map)
     files = {"lcz": out_dir / "lcz.tif", "abundance": out_dir / "abundance.tif",
-             **{Path(name).stem: evaluation_dir / name for name in EVALUATION}}
+             **{Path(name).stem: out_dir / name for name in EVALUATION}}
     for key, source in (("lcz", class_map), ("abundance", abundance_map)):
         if Path(source).resolve() != files[key].resolve():
             with atomic_path(files[key]) as tmp:
