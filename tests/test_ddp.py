@@ -90,3 +90,16 @@ def test_rule_launches_torchrun_for_several_gpus(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "torchrun --standalone --nproc_per_node=2 -m urbaneo.cli urban-train --method ifcn" in proc.stdout
     assert "Shell command: urbaneo urban-train --method svm" in proc.stdout
+
+
+def test_lcz_train_under_torchrun(tiny_run, tmp_path):
+    """SU-Net with GradNorm (autograd.grad inside the loss) on two processes: the rule's command for
+    gpus=2 writes one model file with GradNorm's weights (summing to 3) and initial losses."""
+    out = tmp_path / "model.pt"
+    proc = torchrun("-m", "urbaneo.cli", "lcz-train", "--aligned", str(tiny_run / "resources/align/tiny"),
+                    "--tiles", str(tiny_run / "resources/tiles/tiny/lcz.parquet"), "--preset", "demo", "--seed", "0",
+                    "--max-epochs", "2", "--threads", "1", "--no-progress", "--out", str(out), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    data = torch.load(out, weights_only=True)
+    assert data["processes"] == 2 and len(data["history"]["epoch"]) == 2
+    assert abs(sum(data["task_weights"]) - 3) < 0.1 and data["state"]["initial_losses"].gt(0).all()
