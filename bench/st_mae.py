@@ -62,6 +62,11 @@ def _time(model, batches, dev, steps: int) -> float:
 
     for _ in range(2):
         one()
+    return seconds_per_step(one, dev, steps)
+
+
+def seconds_per_step(one, dev, steps: int) -> float:
+    """Mean wall time of ``steps`` calls of ``one`` (the device synchronised before and after)."""
     if dev.type == "cuda":
         torch.cuda.synchronize()
     start = time.perf_counter()

@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -43,7 +42,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/ is not a package
 
-from st_mae import PEAK_TFLOPS, _peak  # noqa: E402,F401 - one table of peaks for every benchmark
+from st_mae import _peak, seconds_per_step  # noqa: E402 - one peak table and one timer for every benchmark
 
 from urbaneo.models import su_net  # noqa: E402
 from urbaneo.presets import SU_NET  # noqa: E402
@@ -91,18 +90,6 @@ def _stepper(model, step, loss_fn, hp, batches, dev):
     return one
 
 
-def _time(one, dev, steps: int) -> float:
-    """Seconds per step over ``steps`` steps."""
-    if dev.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(steps):
-        one()
-    if dev.type == "cuda":
-        torch.cuda.synchronize()
-    return (time.perf_counter() - start) / steps
-
-
 def synthetic(batch: int, img: int, dev):
     """(pure, mixed, class index, fractions): random scenes, classes and sum-to-one fractions."""
     g = torch.Generator().manual_seed(0)
@@ -116,17 +103,18 @@ def synthetic(batch: int, img: int, dev):
 
 def scene_pairs(aligned: str, tiles: str, batch: int):
     """The stage's training set: the city's training scenes, standardised, as augmented ScenePairs."""
-    from urbaneo.products.lcz_data import ScenePairs, band_stats, load_scenes, normalise
+    from urbaneo.models.scaling import Scaler
+    from urbaneo.products.lcz_data import ScenePairs, load_scenes, normalise
 
     scenes = load_scenes(aligned, tiles)
     train = scenes.subset(scenes.split == "train")
-    mean, std = band_stats(train.x)
+    scaler = Scaler.fit(train.x)
     pure = train.pure
     if not pure.any() or pure.all():
         raise SystemExit(f"{tiles}: {int(pure.sum())} pure and {int((~pure).sum())} mixed training scenes; "
                          "SU-Net needs both")
-    data = ScenePairs(normalise(train.x[pure], mean, std), train.dominant[pure],
-                      normalise(train.x[~pure], mean, std), train.fractions[~pure], augment=True)
+    data = ScenePairs(normalise(train.x[pure], scaler), train.dominant[pure],
+                      normalise(train.x[~pure], scaler), train.fractions[~pure], augment=True)
     if len(data) < batch:
         raise SystemExit(f"{tiles}: {len(data)} scene pairs for training, fewer than one batch of {batch}")
     return data
@@ -178,7 +166,7 @@ def main(argv=None) -> int:
         seconds = {name: [] for name in STEPS}
         for _ in range(args.repeats):  # alternating, so that a busy spell of the machine hits both
             for name, one in steppers.items():
-                seconds[name].append(_time(one, dev, args.steps))
+                seconds[name].append(seconds_per_step(one, dev, args.steps))
         for name in STEPS:
             best = min(seconds[name])
             rows[f"{source} {name}"] = {"images_per_s": 2 * batch / best, "step_s": best,

@@ -63,20 +63,27 @@ def tiny_city_file(tiny_city: Path, root: Path) -> Path:
     return root / "tiny.yaml"
 
 
-@pytest.fixture(scope="session")
-def tiny_urban(tiny_city, tmp_path_factory) -> Path:
-    """A folder with the tiny city's night lights and urban label aligned as a real city's would be."""
+def align_tiny(tiny_city: Path, root: Path, *sources: str) -> dict:
+    """The tiny city's ``sources`` aligned into ``root`` (``<source>.zarr``, as resources/align/<city>);
+    returns the loaded city (its file written in ``root``)."""
     import warnings
 
     from urbaneo import align
     from urbaneo.config import load_city
 
-    root = tmp_path_factory.mktemp("urban")
     city = load_city(tiny_city_file(tiny_city, root))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        align.align(city, "viirs", root / "viirs.zarr")
-        align.align(city, "urban_labels", root / "urban_labels.zarr")
+        for source in sources:
+            align.align(city, source, root / f"{source}.zarr")
+    return city
+
+
+@pytest.fixture(scope="session")
+def tiny_urban(tiny_city, tmp_path_factory) -> Path:
+    """A folder with the tiny city's night lights and urban label aligned as a real city's would be."""
+    root = tmp_path_factory.mktemp("urban")
+    align_tiny(tiny_city, root, "viirs", "urban_labels")
     return root
 
 

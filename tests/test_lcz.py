@@ -10,12 +10,11 @@ import pytest
 import rasterio
 import torch
 import xarray as xr
-from conftest import tiny_city_file
+from conftest import align_tiny
 
 from urbaneo import align
 from urbaneo.artifacts.cog import validate_cog
 from urbaneo.artifacts.stac import load_items
-from urbaneo.config import load_city
 from urbaneo.errors import InputError
 from urbaneo.grid import Grid
 from urbaneo.models import su_net
@@ -25,7 +24,8 @@ from urbaneo.products import lcz, lcz_data
 def _scenes(fractions, split) -> lcz_data.Scenes:
     n = len(fractions)
     return lcz_data.Scenes(np.zeros((n, 4, 8, 8), np.float32), np.asarray(fractions, np.float32), np.asarray(split),
-                           np.arange(n), np.zeros(n, int), np.zeros(n, int), 0.9, 2021, Grid(32650, 0, 0, 3, 8, 8))
+                           np.zeros(n, int), np.zeros(n, int), 0.9, 2021, Grid(32650, 0, 0, 3, 8, 8),
+                           np.zeros((8, 8), np.uint8))
 
 
 def _one_hot(code: int, share: float = 1.0) -> list[float]:
@@ -186,11 +186,7 @@ def test_bad_model_file_is_one_line(tmp_path):
 @pytest.fixture(scope="module")
 def tiny_labels(tiny_city, tmp_path_factory):
     root = tmp_path_factory.mktemp("lcz_labels")
-    city = load_city(tiny_city_file(tiny_city, root))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        align.align(city, "lcz_labels", root / "lcz_labels.zarr")
-    return root, city
+    return root, align_tiny(tiny_city, root, "lcz_labels")
 
 
 def _rewrite(src_path, dst_path, crs, transform, data):

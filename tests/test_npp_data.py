@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import warnings
 
 import numpy as np
 import pytest
 import torch
+from conftest import align_tiny
 
-from conftest import tiny_city_file
-from urbaneo import align
-from urbaneo.config import load_city
 from urbaneo.errors import InputError
 from urbaneo.products import npp_data, npp_mae
 
@@ -19,11 +16,7 @@ from urbaneo.products import npp_data, npp_mae
 @pytest.fixture(scope="module")
 def acq(tiny_city, tmp_path_factory):
     root = tmp_path_factory.mktemp("npp")
-    city = load_city(tiny_city_file(tiny_city, root))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        align.align(city, "landsat", root / "landsat.zarr")
-        align.align(city, "osm", root / "osm.zarr")
+    align_tiny(tiny_city, root, "landsat", "osm")
     return npp_data.load(root)
 
 

@@ -161,6 +161,18 @@ def _read_checkpoint(path: Path) -> dict:
     raise InputError(path, "not a urbaneo checkpoint nor a state dict of tensors")
 
 
+def read_model_file(path: str | os.PathLike, fmt: str, what: str) -> dict:
+    """A product's model file (a dict of tensors and plain values saved with its ``format``), read with
+    ``weights_only``; one InputError line naming the file when it is unreadable or of another format."""
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any unreadable file is the same user error
+        raise InputError(path, f"cannot read as an {what} model file ({type(err).__name__})") from None
+    if not isinstance(data, dict) or data.get("format") != fmt:
+        raise InputError(path, f"not an {what} model file (format {fmt})")
+    return data
+
+
 def _check_architecture(path: Path, model: nn.Module, weights: Mapping[str, torch.Tensor]) -> None:
     """One clear line on key or shape mismatches, instead of torch's multi-line RuntimeError."""
     expected = model.state_dict()

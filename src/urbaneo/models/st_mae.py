@@ -29,11 +29,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
 from ..errors import InputError
+from .scaling import Scaler  # noqa: F401  (st_mae.Scaler: the scaler saved with each st-MAE)
 
 ALPHA = 0.4  # eq. 3: vegetation share from which a patch is an OSM token
 
@@ -269,25 +269,6 @@ def load_pretrained(model: StMAE, path: str | Path) -> int:
                                f"mismatches: {'; '.join(more)}); check the preset (base/large) and patch size")
     model.load_state_dict({**own, **wanted})
     return len(wanted)
-
-
-class Scaler:
-    """Per-band standardisation of reflectance (the "normalised pixels" of eq. 1), fitted on training data."""
-
-    def __init__(self, mean, std):
-        self.mean = np.asarray(mean, np.float32)
-        self.std = np.maximum(np.asarray(std, np.float32), 1e-6)
-
-    @classmethod
-    def fit(cls, images: np.ndarray) -> "Scaler":
-        """``images`` (N, C, H, W) reflectance; NaN ignored."""
-        return cls(np.nanmean(images, axis=(0, 2, 3)), np.nanstd(images, axis=(0, 2, 3)))
-
-    def forward(self, images: np.ndarray) -> np.ndarray:
-        return (images - self.mean[:, None, None]) / self.std[:, None, None]
-
-    def inverse(self, images: np.ndarray) -> np.ndarray:
-        return images * self.std[:, None, None] + self.mean[:, None, None]
 
 
 def build(preset: dict, channels: int = 3, mask_mode: str = "osm") -> StMAE:

@@ -25,9 +25,10 @@ from ..errors import InputError
 from ..grid import Grid
 from ..lcz import CLASSES, colormap
 from ..models import su_net
+from ..models.scaling import Scaler
 from ..presets import PURE_SHARE, SU_NET
 from ..tiles import Mosaic
-from .lcz_data import ScenePairs, Scenes, band_stats, load_scenes, normalise
+from .lcz_data import ScenePairs, Scenes, load_scenes, normalise
 
 log = logging.getLogger(__name__)
 
@@ -86,12 +87,12 @@ def check_training_scenes(scenes: Scenes, tiles) -> list[int]:
     return missing
 
 
-def _loader(scenes: Scenes, mean, std, hp: dict, *, augment: bool, generator=None) -> DataLoader | None:
+def _loader(scenes: Scenes, scaler: Scaler, hp: dict, *, augment: bool, generator=None) -> DataLoader | None:
     pure = scenes.pure
     if not pure.any() or pure.all():
         return None
-    pairs = ScenePairs(normalise(scenes.x[pure], mean, std), scenes.dominant[pure],
-                       normalise(scenes.x[~pure], mean, std), scenes.fractions[~pure], augment=augment)
+    pairs = ScenePairs(normalise(scenes.x[pure], scaler), scenes.dominant[pure],
+                       normalise(scenes.x[~pure], scaler), scenes.fractions[~pure], augment=augment)
     return DataLoader(pairs, batch_size=hp["batch_size"], shuffle=generator is not None, generator=generator)
 
 
@@ -107,12 +108,12 @@ def train(aligned_dir, tiles, out, *, preset: str, seed: int, max_epochs: int | 
     scenes = load_scenes(aligned_dir, tiles, pure_share)
     train_set, val_set = (scenes.subset(scenes.split == s) for s in ("train", "val"))
     missing = check_training_scenes(scenes, tiles)
-    mean, std = band_stats(train_set.x)
+    scaler = Scaler.fit(train_set.x)
     generator = torch.Generator().manual_seed(seed)
-    loader = _loader(train_set, mean, std, hp, augment=hp["augment"], generator=generator)
-    val_loader = _loader(val_set, mean, std, hp, augment=False)
+    loader = _loader(train_set, scaler, hp, augment=hp["augment"], generator=generator)
+    val_loader = _loader(val_set, scaler, hp, augment=False)
 
-    model = su_net.build(preset, **{k: v for k, v in overrides.items() if k in SU_NET[preset]})
+    model = _build(preset, hp)
     if weights:
         log.info("SU-Net backbone: %d tensors from %s", su_net.load_pretrained(model, weights), weights)
     adamw = optimizer(model, hp)
@@ -124,7 +125,8 @@ def train(aligned_dir, tiles, out, *, preset: str, seed: int, max_epochs: int | 
                   epochs=hp["epochs"], seed=seed, val_loader=val_loader, checkpoint=partial, generator=generator,
                   scheduler=_schedule(adamw, hp, len(loader)), scheduler_interval="batch", progress=progress)
     data = {"format": MODEL_FORMAT, "preset": preset, "seed": seed, "hyperparameters": hp,
-            "img": int(scenes.x.shape[-1]), "mean": torch.from_numpy(mean), "std": torch.from_numpy(std),
+            "img": int(scenes.x.shape[-1]), "mean": torch.from_numpy(scaler.mean),
+            "std": torch.from_numpy(scaler.std),
             "label_year": scenes.year, "scenes": scenes.counts(), "classes_without_pure_scenes": missing,
             "task_weights": [float(w) for w in model.task_weights.detach()],
             "processes": int(os.environ.get("WORLD_SIZE", "1")),  # data-parallel: batch_size is per process
@@ -138,17 +140,28 @@ def train(aligned_dir, tiles, out, *, preset: str, seed: int, max_epochs: int | 
 
 # ---------------------------------------------------------------------------------------- prediction
 
+def _build(preset: str, hp: dict) -> su_net.SUNet:
+    """SU-Net of ``preset`` with the architecture keys of ``hp`` (the preset's, or a study's overrides)."""
+    return su_net.build(preset, **{k: v for k, v in hp.items() if k in SU_NET[preset]})
+
+
+def read_model(path) -> dict:
+    """An LCZ model file's contents, checked (one InputError line for anything else)."""
+    from ..training import read_model_file
+
+    return read_model_file(path, MODEL_FORMAT, "LCZ")
+
+
 def load_model(path) -> tuple[su_net.SUNet, dict]:
-    """SU-Net and its model file, checked (one InputError line for anything else)."""
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user error
-        raise InputError(path, f"cannot read as an LCZ model file ({type(exc).__name__})") from None
-    if not isinstance(data, dict) or data.get("format") != MODEL_FORMAT:
-        raise InputError(path, f"not an LCZ model file (format {MODEL_FORMAT})")
-    model = su_net.build(data["preset"], **{k: v for k, v in data["hyperparameters"].items() if k in SU_NET[data["preset"]]})
+    """SU-Net (eval mode) and its model file."""
+    data = read_model(path)
+    model = _build(data["preset"], data["hyperparameters"])
     model.load_state_dict(data["state"])
     return model.eval(), data
+
+
+def _scaler(data: dict) -> Scaler:
+    return Scaler(data["mean"].numpy(), data["std"].numpy())
 
 
 def scene_outputs(model: su_net.SUNet, data: dict, x: np.ndarray, batch: int = 64) -> tuple[np.ndarray, np.ndarray]:
@@ -157,7 +170,7 @@ def scene_outputs(model: su_net.SUNet, data: dict, x: np.ndarray, batch: int = 6
 
     if not len(x):
         return np.zeros((0, su_net.N_CLASSES), np.float32), np.zeros((0, su_net.N_CLASSES), np.float32)
-    z = normalise(x, data["mean"].numpy(), data["std"].numpy())
+    z = normalise(x, _scaler(data))
     probs, abundances = predict(su_net.SceneHeads(model), DataLoader(TensorDataset(torch.from_numpy(z)), batch_size=batch))
     return probs.numpy(), abundances.numpy()
 
@@ -185,7 +198,7 @@ def map_city(model: su_net.SUNet, data: dict, pixels: np.ndarray, grid: Grid, *,
     padded = np.full((pixels.shape[0], hp, wp), np.nan, np.float32)
     padded[:, : grid.height, : grid.width] = pixels
     valid = np.isfinite(padded).all(0)
-    z = normalise(padded, data["mean"].numpy(), data["std"].numpy())
+    z = normalise(padded, _scaler(data))
 
     def starts(n: int) -> list[int]:
         s = list(range(0, n - size + 1, step))

@@ -35,11 +35,12 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    from urbaneo.products.lcz import map_files
     from urbaneo.products.lcz_evaluate import evaluate
 
     set_threads(args.threads)
     out = Path(args.metrics).parent
-    m = evaluate(args.model, args.aligned, args.tiles, Path(args.model).with_name("lcz.tif"), args.metrics,
+    m = evaluate(args.model, args.aligned, args.tiles, map_files(Path(args.model).parent)[0], args.metrics,
                  out / "table.png", out / "confusion.png", out / "pseudo_confusion.png", out / "baseline_confusion.png",
                  seed=args.seed)
     for name, t in m["table2"].items():
@@ -49,13 +50,14 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _publish(args: argparse.Namespace) -> int:
     from urbaneo.atomic import atomic_path
+    from urbaneo.products.lcz import map_files
     from urbaneo.products.lcz_publish import product_params, publish
 
     model = Path(args.model)
     out_dir = Path(args.out).parent
-    item = publish(args.run_dir, args.city, model, model.with_name("lcz.tif"), model.with_name("abundance.tif"),
-                   out_dir, params=product_params(args.preset, args.seed, args.max_epochs, args.pure_share,
-                                                           args.weights), period=tuple(args.period))
+    params = product_params(args.preset, args.seed, args.max_epochs, args.pure_share, args.weights)
+    item = publish(args.run_dir, args.city, model, *map_files(model.parent), out_dir, params=params,
+                   period=tuple(args.period))
     with atomic_path(args.out) as tmp:
         tmp.write_text(item + "\n")
     print(f"lcz-publish: {item} in {args.run_dir}/catalog.json")

@@ -22,6 +22,7 @@ from torch.utils.data import Dataset
 from ..errors import InputError
 from ..grid import Grid, grid_of
 from ..lcz import CLASSES
+from ..models.scaling import Scaler
 from ..presets import PURE_SHARE
 from ..tiles import read_index
 
@@ -38,12 +39,12 @@ class Scenes:
     x: np.ndarray  # (N, 4, S, S) float32 reflectance, NaN where the image has no data
     fractions: np.ndarray  # (N, 17) float32, column i = LCZ code i + 1
     split: np.ndarray  # (N,) "train" | "val" | "test"
-    tile_id: np.ndarray  # (N,) tile ids of the index
     rows: np.ndarray  # (N,) top-left pixel of each scene on the VHR grid
     cols: np.ndarray
     pure_share: float
     year: int  # of the label map
     grid: Grid  # the VHR grid
+    label: np.ndarray  # (H, W) uint8 the label map of `year` on the grid (0 = no label)
 
     def __len__(self) -> int:
         return len(self.x)
@@ -58,8 +59,8 @@ class Scenes:
         return self.fractions.argmax(1) + 1
 
     def subset(self, keep: np.ndarray) -> Scenes:
-        return Scenes(self.x[keep], self.fractions[keep], self.split[keep], self.tile_id[keep], self.rows[keep],
-                      self.cols[keep], self.pure_share, self.year, self.grid)
+        return Scenes(self.x[keep], self.fractions[keep], self.split[keep], self.rows[keep], self.cols[keep],
+                      self.pure_share, self.year, self.grid, self.label)
 
     def counts(self) -> dict:
         """Pure and mixed scenes per split, and the mixed:pure ratio (about 2:1 in the paper)."""
@@ -122,24 +123,16 @@ def load_scenes(aligned_dir: str | Path, tiles: str | Path, pure_share: float = 
     if not keep.any():
         raise InputError(labels_path, f"labels less than {MIN_LABELLED:.0%} of every {size} px scene in {year}")
     fractions = (counts[:, 1:] / np.maximum(labelled, 1)[:, None]).astype(np.float32)
-    scenes = Scenes(x, fractions, index["split"].to_numpy().astype(str), index["tile_id"].to_numpy(), rows, cols,
-                    float(pure_share), year, grid)
+    scenes = Scenes(x, fractions, index["split"].to_numpy().astype(str), rows, cols, float(pure_share), year, grid,
+                    label)
     return scenes.subset(keep)
 
 
 # ------------------------------------------------------------------------------------ model inputs
 
-def band_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-band mean and std of scenes (NaN ignored), the normalisation saved with the model."""
-    mean = np.nanmean(x, axis=(0, 2, 3))
-    std = np.nanstd(x, axis=(0, 2, 3))
-    return mean.astype(np.float32), np.maximum(std, 1e-6).astype(np.float32)
-
-
-def normalise(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
-    """Standardised bands; no-data pixels become 0 (the mean)."""
-    z = (np.asarray(x, np.float32) - mean[:, None, None]) / std[:, None, None]
-    return np.nan_to_num(z, nan=0.0).astype(np.float32)
+def normalise(x: np.ndarray, scaler: Scaler) -> np.ndarray:
+    """Bands standardised by the model's scaler; no-data pixels become 0 (the mean)."""
+    return np.nan_to_num(scaler.forward(np.asarray(x, np.float32)), nan=0.0).astype(np.float32)
 
 
 class ScenePairs(Dataset):

@@ -14,8 +14,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import rasterio
 
@@ -52,16 +50,14 @@ def _route(truth_pure: np.ndarray, classified: np.ndarray, pseudo: np.ndarray, f
     return out
 
 
-def map_scores(map_path, aligned_dir, scenes: Scenes) -> dict:
+def map_scores(map_path, scenes: Scenes) -> dict:
     """The class map against the label map on the map cells lying inside test scenes."""
-    from ..align import open_aligned
-
     try:
         with rasterio.open(map_path) as src:
             codes = src.read(1)
     except rasterio.errors.RasterioError as err:
         raise InputError(map_path, f"cannot be read as the LCZ map ({err})") from None
-    labels = open_aligned(Path(aligned_dir) / "lcz_labels.zarr", "vhr")["lcz"].sel(year=scenes.year).values
+    labels = scenes.label
     size = scenes.x.shape[-1]
     cell = size // CELLS_PER_SCENE
     cells = set()
@@ -115,7 +111,7 @@ def evaluate(model_path, aligned_dir, tiles, map_path, out_json, table_png, conf
         "su_net_better": {"oa": su["table2"]["oa"] > baseline["table2"]["oa"],
                           "mae": (su["table2"]["mae"] or np.inf) < (baseline["table2"]["mae"] or np.inf)},
         "su_net": su, "random_forest": baseline,
-        "map": map_scores(map_path, aligned_dir, scenes),
+        "map": map_scores(map_path, scenes),
         "scenes": data["scenes"], "label_year": data["label_year"], "pure_share": hp["pure_share"],
         "paper_mixed_to_pure": 2.0,
         "classes_without_pure_scenes": data["classes_without_pure_scenes"],

@@ -16,7 +16,7 @@ from ..errors import InputError
 from ..grid import Grid, grid_of_dataset
 from ..lcz import CLASSES
 from ..presets import TILES
-from .lcz import NODATA, hyperparameters, load_model
+from .lcz import NODATA, hyperparameters, read_model
 
 INPUTS = ("inputs/gf2", "inputs/lcz_labels")
 EVALUATION = ("metrics.json", "table.png", "confusion.png", "pseudo_confusion.png", "baseline_confusion.png")
@@ -61,7 +61,7 @@ def publish(run_dir, city: str, model_path, class_map, abundance_map, out_dir, *
         if Path(source).resolve() != files[key].resolve():
             with atomic_path(files[key]) as tmp:
                 shutil.copyfile(source, tmp)
-    _, data = load_model(model_path)
+    data = read_model(model_path)
     files["lcz_quicklook"] = quicklook.quicklook(
         out_dir / "lcz.png", codes[0], grid, kind="classes", classes=CLASSES,
         title=f"{city}: Local Climate Zones (SU-Net, {grid.res:g} m cells)")

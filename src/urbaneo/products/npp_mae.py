@@ -144,12 +144,9 @@ def heldout_mse(model: st_mae.StMAE, scaler: st_mae.Scaler, images, season, gree
 
 def load_model(path: str | Path) -> tuple[st_mae.StMAE, st_mae.Scaler, dict]:
     """A model file of ``train``: the network (eval mode), its scaler and the saved facts."""
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - any unreadable file is the same user error
-        raise InputError(path, f"cannot read as an st-MAE model file ({type(err).__name__})") from None
-    if not isinstance(data, dict) or data.get("format") != MODEL_FORMAT:
-        raise InputError(path, f"not an st-MAE model file (format {MODEL_FORMAT})")
+    from ..training import read_model_file
+
+    data = read_model_file(path, MODEL_FORMAT, "st-MAE")
     model = st_mae.build(data["hyperparameters"], mask_mode=data["hyperparameters"]["mask_mode"])
     model.load_state_dict(data["state"])
     scaler = st_mae.Scaler(data["scaler"]["mean"].numpy(), data["scaler"]["std"].numpy())

@@ -146,12 +146,9 @@ def _train_net(method, s: Samples, preset, seed, hp, vgg16, out: Path, progress)
 
 def load_model(path) -> dict:
     """A model file of `train`, checked; add a ``probability(x)`` callable: (N, 1, S, S) -> (N, S, S)."""
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user error
-        raise InputError(path, f"cannot read as an urban model file ({type(exc).__name__})") from None
-    if not isinstance(data, dict) or data.get("format") != MODEL_FORMAT:
-        raise InputError(path, f"not an urban model file (format {MODEL_FORMAT})")
+    from ..training import read_model_file
+
+    data = read_model_file(path, MODEL_FORMAT, "urban")
     method, zoom = data["method"], data["input_size"] / data["chip"]
     if method in DEEP:
         from ..training import device, predict
