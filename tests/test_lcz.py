@@ -256,3 +256,27 @@ def test_wudapt_legacy_coding_trains_like_the_standard_one(tiny_labels, tmp_path
         align.align(moved, "lcz_labels", tmp_path / "lcz_labels.zarr")
     np.testing.assert_array_equal(align.open_aligned(tmp_path / "lcz_labels.zarr", "vhr")["lcz"].sel(year=2021).values,
                                   original)
+
+
+def test_unusable_scenes_are_one_line(tiny_run, tmp_path):
+    """A pure share outside (0.5, 1], a label map without labels under the scenes, labels on another
+    grid, an empty tile index: one InputError line each, before any model is trained."""
+    from urbaneo.tiles import read_index, write_index
+
+    aligned, tiles = tiny_run / "resources/align/tiny", tiny_run / "resources/tiles/tiny/lcz.parquet"
+    with pytest.raises(InputError, match=r"pure_share: must be in \(0.5, 1\], got 0.4"):
+        lcz_data.load_scenes(aligned, tiles, pure_share=0.4)
+
+    labels = align.open_aligned(aligned / "lcz_labels.zarr", "vhr").load()
+    cases = {"unlabelled": (labels.assign(lcz=labels["lcz"] * 0), tiles, "labels less than 50% of every 64 px scene"),
+             "shifted": (labels.assign_coords(x=labels["x"] + 3.0), tiles, "is not on the VHR image's grid"),
+             "no tile": (labels, tmp_path / "empty.parquet", "holds no tile")}
+    write_index(read_index(tiles).iloc[:0], tmp_path / "empty.parquet")
+    for name, (ds, index, message) in cases.items():
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "gf2.zarr").symlink_to(aligned / "gf2.zarr")
+        ds.to_zarr(folder / "lcz_labels.zarr", group="vhr", zarr_format=2, consolidated=False)
+        with pytest.raises(InputError, match=message) as err:
+            lcz_data.load_scenes(folder, index)
+        assert "\n" not in str(err.value), name
