@@ -34,6 +34,7 @@ include: "workflow/rules/publish.smk"
 include: "workflow/rules/urban.smk"
 include: "workflow/rules/npp.smk"
 include: "workflow/rules/lcz.smk"
+include: "workflow/rules/vegplan.smk"
 include: "workflow/rules/targets.smk"
 
 
@@ -48,4 +49,5 @@ rule all:
         product_outputs("urban", "results/{run}/{city}/urban/item.txt"),
         product_outputs("npp", "results/{run}/{city}/npp/item.txt"),
         product_outputs("lcz", "results/{run}/{city}/lcz/item.txt"),
+        product_outputs("vegplan", "results/{run}/{city}/vegplan/item.txt"),
     default_target: True

@@ -142,6 +142,16 @@ def test_vector_round_trip_sorted_and_byte_identical(tmp_path, suffix):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([first.name, second.name])
 
 
+def test_geojson_is_wgs84_sorted_and_byte_identical(tmp_path):
+    gdf = _polygons()
+    first = write_vector(tmp_path / "plan.geojson", gdf)
+    second = write_vector(tmp_path / "again.geojson", gdf.iloc[::-1], layer="plan")
+    assert first.read_bytes() == second.read_bytes()  # the name member is the layer, not the temporary file
+    back = gpd.read_file(first)
+    assert back.crs.to_epsg() == 4326 and back["name"].tolist() == ["a", "a2", "b", "c"]
+    assert back.to_crs(32650).geometry.area.round(1).tolist() == gdf.set_index("name").loc[back["name"]].area.round(1).tolist()
+
+
 def test_gpkg_last_change_is_fixed(tmp_path):
     import sqlite3
     import pyogrio
@@ -186,6 +196,16 @@ def test_quicklooks_are_valid_and_byte_identical(tmp_path):
     with Image.open(c) as img:
         colours = {tuple(p) for p in np.asarray(img.convert("RGB")).reshape(-1, 3)}
     assert (0x8C, 0x00, 0x00) in colours and (0xFF, 0x66, 0x00) not in colours
+
+
+def test_pareto_fronts_png(tmp_path):
+    from urbaneo.artifacts.quicklook import pareto_fronts
+
+    fronts = {"ours": np.array([[3.0, 0.5, 2.0], [1.0, 0.2, 1.0]]), "other": np.array([[2.0, 0.4, 2.0]]),
+              "empty": np.zeros((0, 3))}
+    out = pareto_fronts(tmp_path / "p.png", fronts, ("CSP", "BI"), "cost", "fronts", highlight="ours")
+    again = pareto_fronts(tmp_path / "p2.png", fronts, ("CSP", "BI"), "cost", "fronts", highlight="ours")
+    assert out.read_bytes() == again.read_bytes() and _png_size(out) == (1000, 400)
 
 
 def test_overlay_png(tmp_path):

@@ -70,7 +70,10 @@ def test_config_defaults_are_filled_and_input_untouched():
                       "dask": {"scheduler": None, "block": 2048, "workers": 2},
                       "max_epochs": None, "weights": {"vgg16": None, "mae": None, "swin_v2": None},
                       "lcz_pure_share": 0.9, "batch": None, "gpu_hour_price": 1.58,
-                      "batches_dir": "config/batches"}
+                      "batches_dir": "config/batches",
+                      "vegplan": {"budget_cny": None, "budget_share": 0.05, "maintenance_cny_yr": None,
+                                  "max_species_share": 0.25, "min_shannon": 1.5, "carbon_price_cny_t": 30,
+                                  "weights": {"csp": 0.3, "bi": 0.25, "esv": 0.15, "ic": 0.1, "cer": 0.2}}}
     assert given == {"cities": ["tiny"]}
 
 

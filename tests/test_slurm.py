@@ -101,7 +101,8 @@ def sacct(jobs: list[str]) -> dict[str, tuple[str, str]]:
 
 
 # every job of these rules
-GPU_RULES = {"predict_urban", "train_npp_mae", "predict_npp", "longterm_npp", "train_lcz", "predict_lcz"}
+GPU_RULES = {"predict_urban", "train_npp_mae", "predict_npp", "longterm_npp", "train_lcz", "predict_lcz", "train_vegplan",
+             "train_vegplan_agent", "plan_vegplan"}
 
 
 @pytest.mark.integration

@@ -92,7 +92,9 @@ REFUSALS = {  # case: (snakemake arguments, the one line expected after "urbaneo
     "city without aoi": (["--config", "cities=[noaoi]"], "config/cities/noaoi.yaml: aoi: required key missing"),
     "missing input": (["--config", "cities=[real]"],
                       "config/cities/real.yaml: inputs.gf2: matches no file: data/real/gf2/*.tif"),
-    "unwired target": (["vegplan", "--config", "cities=[tiny]"], "target 'vegplan' is not implemented yet"),
+    "vegplan target, species lacking": (["vegplan", "--config", "cities=[tiny,nospecies]"],
+                                        "config/cities/nospecies.yaml: city 'nospecies' cannot make product "
+                                        "'vegplan': input 'species' is not configured"),
     "product target, reference lacking": (["npp", "--config", "cities=[tiny,nonpp]"],
                                       "config/cities/nonpp.yaml: city 'nonpp' cannot make product 'npp': "
                                       "input 'npp_reference' is not configured"),
@@ -103,7 +105,7 @@ REFUSALS = {  # case: (snakemake arguments, the one line expected after "urbaneo
 
 
 def test_refusals_are_one_line(tmp_path, write_city):
-    """Each bad config or unwired target stops snakemake with one `urbaneo:` line (run concurrently)."""
+    """Each bad config or product target a city cannot make stops snakemake with one `urbaneo:` line (run concurrently)."""
     procs = {}
     for i, (case, (args, _)) in enumerate(REFUSALS.items()):
         root = copy_workflow(tmp_path / f"wf{i}")
@@ -117,6 +119,7 @@ def test_refusals_are_one_line(tmp_path, write_city):
         del lacking["npp_reference"]
         write_city(root, "nonpp", inputs=lacking)
         write_city(root, "nourban", inputs={k: v for k, v in lacking.items() if k != "urban_labels"})
+        write_city(root, "nospecies", inputs={k: v for k, v in lacking.items() if k != "species"})
         procs[case] = start_snakemake(root, "-n", *args)
     failures = {case: one_line_failure(finish(proc), REFUSALS[case][1]) for case, proc in procs.items()}
     assert not {case: problems for case, problems in failures.items() if problems}

@@ -260,6 +260,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_lcz_parser(sub)
 
+    from urbaneo.products.vegplan_cli import add_parser as add_vegplan_parser
+
+    add_vegplan_parser(sub)
+
     p = sub.add_parser("check-config", help="validate the run config and its cities; show what each can make")
     p.add_argument("--config", default="config/config.yaml", metavar="PATH")
     p.set_defaults(func=_check_config)

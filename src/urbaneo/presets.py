@@ -18,15 +18,19 @@ TILES = {
     # sub-region; `demo` uses as many sub-regions as the region holds, up to 9
     "urban": {"source": "viirs", "grid": "region", "split": "checkerboard",
               "demo": {"size": 36, "regions": 9}, "paper": {"size": 36, "regions": 400}},
-    # EcoDeep-Green (seed 001): raster stacks around planning cells; 4:1:1
+    # EcoDeep-Green (seed 001): blocks of planning cells split 4:1:1; the training blocks are the
+    # "surveyed" cells whose suitability the proxy task learns from (a city is one image for the CNN)
     "vegplan": {"source": "osm", "grid": "planning", "split": "random",
-                "demo": {"size": 16, "stride": 8}, "paper": {"size": 32, "stride": 16}},
+                "demo": {"size": 4, "stride": 4}, "paper": {"size": 16, "stride": 16}},
 }
 
 # The urban stage's methods (seed 003's Table 2): IFCN and the deep baselines (urbaneo.models.fcn),
 # then the classical ones. Here, not in the model code, so the workflow lists them without torch.
 URBAN_DEEP = ("ifcn", "fcn32s", "fcn16s", "fcn8s", "unet")
 URBAN_METHODS = URBAN_DEEP + ("svm", "otsu", "threshold")
+# The vegetation plan's DQN agents (seed 001's Table 2), by the features their state holds: CNN-GNN fused,
+# CNN, GNN, or the raw inputs ("a generic DRL model applied without spatial or graph-based preprocessing").
+VEGPLAN_AGENTS = ("cnn_gnn_drl", "cnn_drl", "gnn_drl", "drl")
 
 # IFCN and its deep baselines (seed 003, section 3.2.2). The paper names Adam, softmax cross-entropy,
 # dropout and Xavier initialisation but gives no learning rate, batch size, epochs or multiplier values:
@@ -91,3 +95,53 @@ SU_NET = {
 }
 # A scene is pure when one class covers at least this share of it (seed 002 gives no number).
 PURE_SHARE = 0.9
+
+# EcoDeep-Green (seed 001, "Model hyperparameter"). `paper`: CNN = ResNet-50's Bottleneck blocks (3-4-6-3)
+# after a 7x7 stem, stage kernels 7/3/3/3/3, widths 64-128-256-512-1024 (stem, then each stage's output),
+# dilations 1-2-4-8-16, LeakyReLU 0.2, CBAM, dropout 0.3, weight decay 1e-4. The paper's BN "momentum 0.9"
+# is the TF/Keras convention (running = 0.9 running + 0.1 batch), which is PyTorch's momentum 0.1. GAT: 4
+# layers, node / edge feature widths 128 / 32, 8 heads, layer outputs 128-256-256-512, ELU, residual,
+# feature / attention dropout 0.2 / 0.1. Fusion: 1x1 convs to 512, 8-head cross attention, 1024 out. DQN:
+# decision layers 1024-2048-2048-1024, ReLU, batch 256, gamma 0.98, epsilon 1.0 -> 0.01 linearly over 1M
+# steps, Adam lr 3e-4 decaying to 1e-5 (both networks); epochs 50 pretraining (CNN and GAT apart), 100
+# joint, 500 end-to-end (`dqn_episodes`: an episode is one pass of planning over the city). Not in the paper
+# (ours): the DQN's conv layers (a 1x1 then three 3x3, 256 wide) and self-attention (8 heads over <= 256
+# blocks), the suitability head's width, the graph's tau 0.9 and k 4 similarity edges per node, the
+# fusion's key/value pooling to <= 1024 tokens, the replay size, warm-up (transitions before the first
+# update), one update every 4 steps (DQN's usual) and target-network period, and lambda1 /
+# lambda2 (the paper cross-validates them; ours are fixed). Eq. 22 is taken on the fusion's own 1x1
+# projections and sums over their d' channels: on the demo city lambda1 = 3e-4 (d' = 32) keeps the
+# consistency about 8x below where it drifts without the term (6.6 against 52 after 60 steps) and the
+# task error as low as without it (1e-3 doubles it, 1e-2 sextuples it); `paper` keeps lambda1 x d' the
+# same (2e-5 x 512). lambda2 = 1e-4, the paper's weight decay. The number of CNN blocks per stage is
+# ResNet-50's. `demo`: a narrow, shallow variant for CPU seconds on the 80 x 78 demo city — BasicBlocks
+# 16-16-32 with one block a stage and dropout 0.1, 2 GAT layers of 32 (2 heads), 32-wide fusion over <= 256
+# tokens, a 16-wide DQN trunk with one 3x3 layer and decision layers 32-32, a larger rate for the features
+# (the model sees one city a step). The demo DQN trains 3 episodes (epsilon over 1,200 steps, one update of 16
+# transitions every 8 steps, lr 1e-4): measured on the demo city, lr 1e-3 degraded its prior's plan within a
+# few episodes, and 20 episodes cost 4 minutes per agent on one core.
+ECODEEP = {
+    "demo": {"cnn_widths": [16, 16, 32], "cnn_blocks": [1, 1], "cnn_dilations": [1, 2, 4], "cnn_block": "basic",
+             "cnn_stem_kernel": 7, "leaky_slope": 0.2, "bn_momentum": 0.1, "cbam_reduction": 16, "cnn_dropout": 0.1,
+             "gat_node_dim": 32, "gat_edge_dim": 8, "gat_hidden": [32, 32], "gat_heads": 2, "gat_dropout": 0.1,
+             "gat_attn_dropout": 0.1, "graph_tau": 0.9, "graph_k": 4,
+             "fusion_dim": 32, "fusion_heads": 2, "fused_dim": 32, "fusion_max_tokens": 256, "head_hidden": 32,
+             "lambda1": 3e-4, "lambda2": 1e-4, "lr": 3e-3, "lr_min": 1e-5, "weight_decay": 1e-4,
+             "pretrain_epochs": 60, "joint_epochs": 60,
+             "dqn_conv_channels": 16, "dqn_conv_layers": 1, "dqn_hidden": [32, 32], "dqn_heads": 2,
+             "dqn_max_tokens": 64, "dqn_batch_size": 16, "gamma": 0.98, "eps_start": 1.0, "eps_end": 0.01,
+             "eps_steps": 1200, "dqn_lr": 1e-4, "dqn_lr_min": 1e-5, "dqn_episodes": 3, "dqn_replay": 5000,
+             "dqn_target_update": 100, "dqn_warmup": 256, "dqn_train_every": 8},
+    "paper": {"cnn_widths": [64, 128, 256, 512, 1024], "cnn_blocks": [3, 4, 6, 3], "cnn_dilations": [1, 2, 4, 8, 16],
+              "cnn_block": "bottleneck", "cnn_stem_kernel": 7, "leaky_slope": 0.2, "bn_momentum": 0.1,
+              "cbam_reduction": 16, "cnn_dropout": 0.3,
+              "gat_node_dim": 128, "gat_edge_dim": 32, "gat_hidden": [128, 256, 256, 512], "gat_heads": 8,
+              "gat_dropout": 0.2, "gat_attn_dropout": 0.1, "graph_tau": 0.9, "graph_k": 4,
+              "fusion_dim": 512, "fusion_heads": 8, "fused_dim": 1024, "fusion_max_tokens": 1024, "head_hidden": 256,
+              "lambda1": 2e-5, "lambda2": 1e-4, "lr": 3e-4, "lr_min": 1e-5, "weight_decay": 1e-4,
+              "pretrain_epochs": 50, "joint_epochs": 100,
+              "dqn_conv_channels": 256, "dqn_conv_layers": 3, "dqn_hidden": [1024, 2048, 2048, 1024], "dqn_heads": 8,
+              "dqn_max_tokens": 256, "dqn_batch_size": 256, "gamma": 0.98, "eps_start": 1.0, "eps_end": 0.01,
+              "eps_steps": 1_000_000, "dqn_lr": 3e-4, "dqn_lr_min": 1e-5, "dqn_episodes": 500,
+              "dqn_replay": 100_000, "dqn_target_update": 1000, "dqn_warmup": 10_000, "dqn_train_every": 4},
+}

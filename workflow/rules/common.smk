@@ -19,7 +19,7 @@ from urbaneo.config import (
 from urbaneo.align import ALIGNERS, BLOCKWISE
 from urbaneo.errors import InputError
 from urbaneo.inspect import READERS
-from urbaneo.presets import TILES, URBAN_DEEP, URBAN_METHODS
+from urbaneo.presets import TILES, URBAN_DEEP, URBAN_METHODS, VEGPLAN_AGENTS
 from urbaneo.previews import PREVIEWS
 from urbaneo.inventory import input_files
 
@@ -259,20 +259,50 @@ def urban_runtime(wildcards):
     return 24 * 60 if config["preset"] == "paper" else 60
 
 
-def not_implemented(target):
-    """Input function of a target whose stage is not wired yet.
+def vegplan_aligned(wildcards):
+    """The aligned stores the planning-grid site is built from (the LCZ labels when there is no LCZ map)."""
+    sources = ["landsat", "gf2", "osm", "stations", "soil", "population"]
+    if "lcz_labels" in CITIES[wildcards.city]["inputs"]:
+        sources.append("lcz_labels")
+    return [f"resources/align/{wildcards.city}/{s}.zarr" for s in sources]
 
-    It still checks at DAG time that every requested city could make the product
-    (align only needs the AOI, validated when the city was loaded), then stops.
-    """
 
-    def check(wildcards):
-        try:
-            for city in CITIES.values():
-                if target in PRODUCT_INPUTS:
-                    check_inputs(city, target)
-        except InputError as err:
-            fail(err)
-        fail(f"target '{target}' is not implemented yet")
+def _vegplan_products(wildcards):
+    """The other products of the city that the plan uses, when the city can make them."""
+    city = CITIES[wildcards.city]
+    found = {}
+    if not missing_inputs(city, "lcz"):
+        found["lcz"] = f"resources/{wildcards.run}/lcz/{wildcards.city}/lcz.tif"
+    if not missing_inputs(city, "npp"):
+        found["npp"] = f"resources/{wildcards.run}/npp/{wildcards.city}/maps.nc"
+    if not missing_inputs(city, "urban"):
+        found["urban"] = f"results/{wildcards.run}/{wildcards.city}/urban/urban_mask.tif"
+    return found
 
-    return check
+
+def vegplan_products(wildcards):
+    return sorted(_vegplan_products(wildcards).values())
+
+
+def vegplan_product_args(wildcards):
+    return "".join(f" --{name} {path}" for name, path in sorted(_vegplan_products(wildcards).items()))
+
+
+def vegplan_mem_mb(wildcards):
+    # the planning grid is small (100 m cells); the site reads the VHR image block by block
+    return int(2000 + 400 * city_megapixels(wildcards.city))
+
+
+def vegplan_train_args(wildcards):
+    return f" --preset {config['preset']} --seed {config['seed']}" + max_epochs_arg(wildcards)
+
+
+def vegplan_settings_args(wildcards):
+    """The planning settings (budget, constraints, carbon price, objective weights) as CLI options."""
+    v = config["vegplan"]
+    args = f" --budget-share {v['budget_share']}" + (f" --budget-cny {v['budget_cny']}" if v["budget_cny"] else "")
+    if v["maintenance_cny_yr"]:
+        args += f" --maintenance-cny-yr {v['maintenance_cny_yr']}"
+    args += (f" --max-species-share {v['max_species_share']} --min-shannon {v['min_shannon']}"
+             f" --carbon-price {v['carbon_price_cny_t']}")
+    return args + " --weights " + ",".join(f"{k}={w}" for k, w in sorted(v["weights"].items()))

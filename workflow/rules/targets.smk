@@ -13,8 +13,8 @@ rule align:
         tiles_outputs,
 
 
-# Stages not wired yet: they check that each city has what the product needs,
-# then stop with one line instead of pretending to have made anything.
+# Product targets: each checks that every requested city has what the product needs (one line
+# naming the missing input otherwise), then asks for the product's published item.
 rule npp:
     input:
         checked_outputs("npp", "results/{run}/{city}/npp/item.txt"),
@@ -32,7 +32,7 @@ rule urban:
 
 rule vegplan:
     input:
-        not_implemented("vegplan"),
+        checked_outputs("vegplan", "results/{run}/{city}/vegplan/item.txt"),
 
 
 rule npp_ablation:

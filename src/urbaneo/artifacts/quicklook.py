@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 from matplotlib import colormaps, patheffects
@@ -235,6 +235,29 @@ def lines(path: str | os.PathLike, series: Mapping[str, tuple[Sequence[float], S
         ax.set_ylabel(ylabel)
         ax.set_title(title, fontsize=10)
         ax.legend(fontsize=8)
+        return _save(fig, Path(path))
+
+
+def pareto_fronts(path: str | os.PathLike, fronts: Mapping[str, np.ndarray], objectives: Sequence[str], cost: str,
+                  title: str, *, highlight: str | None = None) -> Path:
+    """Pareto fronts of several methods, one panel per objective against the cost: ``fronts`` maps a method
+    to (k, len(objectives) + 1) points whose last column is the cost; ``highlight`` is drawn thicker."""
+    with context("default"):
+        fig = Figure(figsize=(5 * len(objectives), 4), dpi=DPI, layout="constrained")
+        axes = np.atleast_1d(fig.subplots(1, len(objectives)))
+        for method, points in fronts.items():
+            points = np.asarray(points, float)
+            if not len(points):
+                continue
+            points = points[np.argsort(points[:, -1], kind="stable")]
+            style = {"lw": 2.2} if method == highlight else {"lw": 1, "alpha": 0.8}
+            for j, ax in enumerate(axes):
+                ax.plot(points[:, -1], points[:, j], marker=".", label=method, **style)
+        for ax, name in zip(axes, objectives):
+            ax.set_xlabel(cost)
+            ax.set_ylabel(name)
+        axes[-1].legend(fontsize=7)
+        fig.suptitle(title, fontsize=10)
         return _save(fig, Path(path))
 
 

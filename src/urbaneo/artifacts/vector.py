@@ -1,8 +1,8 @@
-"""Vectors as GeoPackage or GeoParquet, byte for byte reproducible.
+"""Vectors as GeoPackage, GeoParquet or GeoJSON, byte for byte reproducible.
 
 GeoPackage records a write time in ``gpkg_contents.last_change``; GDAL takes it from the
 OGR_CURRENT_DATE config option when set, so it is pinned to a fixed date while writing. GeoParquet
-(pyarrow + geopandas metadata) holds no timestamp. Rows are sorted, so the order in which a
+(pyarrow + geopandas metadata) and GeoJSON (RFC 7946: WGS84, written by GDAL) hold no timestamp. Rows are sorted, so the order in which a
 producer happened to emit features does not reach the file.
 """
 
@@ -18,7 +18,7 @@ import pandas as pd
 from ..atomic import atomic_path
 
 FIXED_DATE = "1970-01-01T00:00:00.000Z"  # gpkg_contents.last_change of every GeoPackage written here
-SUFFIXES = (".gpkg", ".parquet")
+SUFFIXES = (".gpkg", ".parquet", ".geojson")
 
 
 @contextmanager
@@ -46,7 +46,8 @@ def sort_rows(gdf, sort_by: Sequence[str] | None = None):
 
 def write_vector(path: str | os.PathLike, gdf, *, layer: str | None = None,
                  sort_by: Sequence[str] | None = None) -> Path:
-    """Write a GeoDataFrame as GeoPackage (``.gpkg``) or GeoParquet (``.parquet``); returns the path.
+    """Write a GeoDataFrame as GeoPackage (``.gpkg``), GeoParquet (``.parquet``) or GeoJSON (``.geojson``,
+    reprojected to WGS84 as RFC 7946 requires); returns the path.
 
     The layer name (GeoPackage) defaults to the file stem; rows are sorted with ``sort_rows``.
     """
@@ -62,6 +63,10 @@ def write_vector(path: str | os.PathLike, gdf, *, layer: str | None = None,
             tmp.unlink()  # GDAL creates the GeoPackage itself; an empty placeholder is not one
             with _fixed_ogr_date():
                 rows.to_file(tmp, driver="GPKG", layer=layer or path.stem, engine="pyogrio")
+        elif suffix == ".geojson":
+            tmp.unlink()
+            rows.to_crs("EPSG:4326").to_file(tmp, driver="GeoJSON", layer=layer or path.stem, engine="pyogrio",
+                                             RFC7946="YES")
         else:
             rows.to_parquet(tmp, index=False)
     return path

@@ -1,0 +1,320 @@
+"""The vegetation plan's comparison (seed 001, Tables 2-4, Figs. 2 and 4) on one city.
+
+Every method plans under the same settings (budget, constraints, weights) and every plan is scored
+with the site's suitability (the truth). A method differs by the suitability it *believes* and by
+how it allocates:
+
+=============  ==============================  ========================================================
+method         belief                          allocation
+=============  ==============================  ========================================================
+MPM            the paper's indices (CLI x SFI)  integer program (PuLP / CBC; greedy beyond its size)
+RFR            random forest on the features    greedy by marginal composite gain per CNY
+CNN, GNN       the pretrained CNN / GNN          greedy
+DRL            the paper's indices              DQN on the raw normalised inputs
+CNN+MP         the CNN                          integer program
+CNN+DRL        the CNN                          DQN on the CNN's features
+GNN+DRL        the GNN                          DQN on the GNN's features
+CNN-GNN-DRL    the fused CNN-GNN model          DQN on the fused features (the plan published)
+=============  ==============================  ========================================================
+
+* Table 2: CSP, BI, ESV, IC, CER of each plan (per m2 planted, as the paper) and the composite index.
+* Fig. 2: each method's plans along its planting order (prefixes: the budget spent step by step,
+  or for the integer programs their plantings by value density) in (CSP, BI, IC); the non-dominated
+  ones form its Pareto front, and the hypervolume (pymoo) is taken with one reference for all:
+  CSP 0, BI 0 and the budget, each objective scaled by its largest value over every method.
+* Table 3: suitability prediction accuracy of each belief on the test blocks per life form (a pair
+  (cell, species) is suitable at >= 0.5; the accuracy is the share of test pairs called right).
+* Fig. 4 (:func:`robustness`, its own job): the normalised inputs (and the index belief) are perturbed
+  by uniform multiplicative noise of 5-20 %, each method plans again with its trained models, and the
+  loss of composite against its unperturbed plan is reported.
+* Table 4 (``timings.json``, apart: measured, so never the same twice): seconds to train and to plan,
+  the peak resident memory while planning (sampled) and of each training job.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from urbaneo.artifacts import quicklook
+from urbaneo.artifacts.metrics import write_metrics
+from urbaneo.presets import VEGPLAN_AGENTS
+from urbaneo.products import vegplan as vp
+from urbaneo.products.vegplan_objectives import (
+    HARD,
+    OBJECTIVES,
+    Settings,
+    constraints,
+    objectives,
+    problem_from_site,
+    with_suitability,
+)
+from urbaneo.products.vegplan_planners import (
+    RandomForestSuitability,
+    greedy_plan,
+    hypervolume,
+    ilp_order,
+    ilp_plan,
+    pareto_front,
+    prefix_fronts,
+)
+from urbaneo.products.vegplan_site import read_site
+
+log = logging.getLogger(__name__)
+
+METHODS = {  # name -> (belief, allocation)
+    "MPM": ("rule", "ilp"), "RFR": ("rfr", "greedy"), "CNN": ("cnn", "greedy"), "GNN": ("gnn", "greedy"),
+    "DRL": ("drl", "agent"), "CNN+MP": ("cnn", "ilp"), "CNN+DRL": ("cnn_drl", "agent"),
+    "GNN+DRL": ("gnn_drl", "agent"), "CNN-GNN-DRL": ("cnn_gnn_drl", "agent"),
+}
+OURS = "CNN-GNN-DRL"
+PREDICTORS = {"rule": "CLI x SFI (MPM, DRL)", "rfr": "RFR", "cnn": "CNN (CNN, CNN+MP, CNN+DRL)",
+              "gnn": "GNN (GNN, GNN+DRL)", "fusion": "CNN-GNN (CNN-GNN-DRL)"}
+PERTURBATIONS = (0.05, 0.10, 0.15, 0.20)
+FRONT_STEPS = 20
+SUITABLE = 0.5
+
+
+@contextmanager
+def peak_rss(interval: float = 0.01):
+    """Sample this process's resident memory every ``interval`` s; yields a dict that gets ``peak_mb``
+    (the largest sample above the level at entry)."""
+    import psutil
+
+    proc = psutil.Process()
+    start = proc.memory_info().rss
+    out = {"peak_mb": 0.0}
+    stop = threading.Event()
+
+    def sample():
+        peak = start
+        while not stop.is_set():
+            peak = max(peak, proc.memory_info().rss)
+            stop.wait(interval)
+        out["peak_mb"] = max(0.0, (max(peak, proc.memory_info().rss) - start) / 2**20)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield out
+    finally:
+        stop.set()
+        thread.join()
+
+
+class Context:
+    """What every method's planning needs, made once: the site, the truth, the beliefs, the agents."""
+
+    def __init__(self, site_path, features_path, agents_dir, settings: Settings, seed: int):
+        self.site = read_site(site_path)
+        self.data = vp.read_features(features_path)
+        self.settings, self.seed = settings, seed
+        self.x = vp.normalised(self.site)
+        self.truth = problem_from_site(self.site, settings)
+        self.split = self.data["split"].numpy()
+        self.models = vp.load_models(self.data, self.site)
+        self.agents = {a: vp.read_agent(Path(agents_dir) / f"agent_{a}.pt") for a in VEGPLAN_AGENTS}
+        self.feature_timings = vp.read_timings(features_path)
+        self.agent_timings = {a: vp.read_timings(Path(agents_dir) / f"agent_{a}.pt") for a in VEGPLAN_AGENTS}
+        t0 = time.perf_counter()
+        self.forest = RandomForestSuitability(seed=seed).fit(self.x, self.site["suitability"].values,
+                                                             self.split == vp.SPLITS["train"])
+        self.forest_seconds = time.perf_counter() - t0
+
+    def beliefs(self, x: np.ndarray, rule: np.ndarray) -> tuple[dict, dict]:
+        """Every belief (S, H, W) and every model's state features for the stack ``x``."""
+        learned, features = vp.infer(self.models, x, self.site, self.data["hyperparameters"], self.seed)
+        return {"rule": rule, "rfr": self.forest.predict(x), **learned}, features
+
+    def plan(self, method: str, x: np.ndarray, beliefs: dict, features: dict):
+        """(plan, order, info) of ``method``."""
+        belief, allocation = METHODS[method]
+        if allocation == "agent":
+            plan, order, _ = vp.agent_plan(self.agents[belief], self.site, beliefs, features, x, self.truth, self.seed)
+            return plan, order, {}
+        problem = with_suitability(self.truth, _flat(beliefs[belief]))
+        if allocation == "greedy":
+            plan, order = greedy_plan(problem)
+            return plan, order, {}
+        plan, info = ilp_plan(problem)
+        return plan, ilp_order(problem, plan), info
+
+    def train_seconds(self, method: str) -> float:
+        """Seconds to train what the method uses (its learned model, then its agent), from the timing files."""
+        belief, allocation = METHODS[method]
+        if belief == "rfr":
+            return self.forest_seconds
+        kind = vp.AGENT_MODEL[belief] if allocation == "agent" else belief
+        seconds = self.feature_timings["seconds"].get(kind, 0.0) if kind != "rule" and kind else 0.0
+        if allocation == "agent":
+            seconds += self.agent_timings[belief]["seconds"][belief]
+        return float(seconds)
+
+
+def _flat(belief: np.ndarray) -> np.ndarray:
+    belief = np.asarray(belief, np.float32)
+    return belief.reshape(belief.shape[0], -1).T
+
+
+def suitability_accuracy(ctx: Context, beliefs: dict) -> dict:
+    """Table 3: per predictor and life form, the share of test (cell, species) pairs called suitable or not
+    as the truth says, and the mean absolute error of the suitability."""
+    test = ctx.split == vp.SPLITS["test"]
+    truth = ctx.site["suitability"].values[:, test]
+    forms = ctx.site["life_form"].values.astype(str)
+    out = {}
+    for name, label in PREDICTORS.items():
+        pred = np.asarray(beliefs[name])[:, test]
+        row = {}
+        for form in sorted(set(forms)):
+            s = forms == form
+            row[form] = float(((pred[s] >= SUITABLE) == (truth[s] >= SUITABLE)).mean())
+        row["mean"] = float(np.mean([row[f] for f in sorted(set(forms))]))
+        row["mae"] = float(np.abs(pred - truth).mean())
+        out[label] = row
+    return out
+
+
+def current_vs_plan(ctx: Context, plan: np.ndarray) -> dict:
+    """The city's existing vegetation against what the plan adds (totals per year)."""
+    site, truth = ctx.site, ctx.truth
+    cell = float(site.attrs.get("cell_m2", truth.area.max()))
+    names = [str(f) for f in site["feature"].values]
+    green = site["features"].values[names.index("green_fraction")]
+    baseline = site["features"].values[names.index("baseline_co2")]
+    green_m2 = float(np.nansum(green) * cell)
+    current = {"green_m2": green_m2, "csp_total": float(np.nansum(baseline) * cell),
+               "esv_total": green_m2 * float(truth.esv.mean()), "ic_total": 0.0}
+    o = objectives(truth, plan)
+    added = {"green_m2": float(o["planted_m2"]), "csp_total": float(o["csp_total"]),
+             "esv_total": float(o["esv_total"]), "ic_total": float(o["ic_total"]), "bi": float(o["bi"]),
+             "cer": float(o["cer"])}
+    after = {k: current[k] + added[k] for k in current}
+    change = {k: (after[k] / current[k] - 1.0) if current[k] else None for k in current}
+    return {"current": current, "plan": added, "after": after, "relative_change": change,
+            "notes": "current CSP from the NPP map (or green cover x a typical rate when there is none); current "
+                     "ESV = existing green m2 x the table's mean ESV (its species are unknown, so BI and CER are "
+                     "the plan's only); IC of what exists is sunk (0)."}
+
+
+def evaluate(site_path, features_path, agents_dir, metrics_path, *, settings: Settings, seed: int = 0,
+             progress: bool = False) -> dict:
+    metrics_path = Path(metrics_path)
+    out_dir = metrics_path.parent
+    ctx = Context(site_path, features_path, agents_dir, settings, seed)
+    rule = ctx.site["rule_suitability"].values.astype(np.float32)
+    beliefs, features = ctx.beliefs(ctx.x, rule)
+
+    table2, table4, fronts, plans = {}, {}, {}, {}
+    for method in METHODS:
+        with peak_rss() as mem:
+            t0 = time.perf_counter()
+            plan, order, info = ctx.plan(method, ctx.x, beliefs, features)
+            seconds = time.perf_counter() - t0
+        o = objectives(ctx.truth, plan)
+        g = constraints(ctx.truth, plan)
+        table2[method] = {**{k: float(o[k]) for k in OBJECTIVES}, "composite": float(o["composite"]),
+                          "csp_total": float(o["csp_total"]), "planted_cells": int((plan > 0).sum()),
+                          "planted_m2": float(o["planted_m2"]), "shannon": float(o["shannon"]),
+                          "hard_constraints_met": bool(all(g[k] <= 1e-9 for k in HARD)),
+                          "constraints": {k: float(v) for k, v in g.items()}, **({"solver": info} if info else {})}
+        table4[method] = {"train_seconds": ctx.train_seconds(method), "plan_seconds": seconds,
+                          "plan_peak_mb": mem["peak_mb"]}
+        fronts[method] = prefix_fronts(ctx.truth, order, steps=FRONT_STEPS)
+        plans[method] = plan
+        log.info("%s: composite %.4f, %d cells, %.1f s", method, o["composite"], (plan > 0).sum(), seconds)
+
+    pareto = _pareto(fronts, ctx.truth.budget, ctx.truth.norms["bi"])
+    table3 = suitability_accuracy(ctx, beliefs)
+    metrics = {
+        "city_cells": list(ctx.truth.shape), "budget_cny": ctx.truth.budget, "settings": _settings(settings),
+        "note": ctx.truth.note or None,
+        "table2": table2, "table3": table3, "pareto": pareto,
+        "current_vs_plan": current_vs_plan(ctx, plans[OURS]),
+        "goal": {"best_csp": max(table2, key=lambda m: table2[m]["csp"]) == OURS,
+                 "best_cer": max(table2, key=lambda m: table2[m]["cer"]) == OURS,
+                 "largest_hypervolume": max(pareto, key=lambda m: pareto[m]["hypervolume"]) == OURS},
+        "complexity": ctx.data["complexity"], "feature_training": {
+            k: {"epochs": len(h["epoch"]), "val_mse": h["val_mse"][-1]} for k, h in ctx.data["history"].items()},
+        "agents": {a: {"episodes": len(d["history"]["episode"]),
+                       "composite_last_episode": d["history"]["composite"][-1]} for a, d in ctx.agents.items()},
+    }
+    _figures(out_dir, metrics)
+    write_metrics(metrics_path, metrics)
+    # Table 4's times and memory are measured, hence different on every run: a file of their own
+    write_metrics(out_dir / "timings.json", {"table4": table4, "peak_rss_mb": {
+        "features": ctx.feature_timings["peak_rss_mb"],
+        **{f"agent_{a}": t["peak_rss_mb"] for a, t in ctx.agent_timings.items()}}})
+    return {**metrics, "table4": table4}
+
+
+def _settings(settings: Settings) -> dict:
+    from dataclasses import asdict
+
+    d = asdict(settings)
+    d["weights"] = dict(settings.weights)
+    return d
+
+
+def _pareto(fronts: dict, budget: float, bi_max: float) -> dict:
+    """Each method's non-dominated prefix plans and hypervolume, one reference for all (module docstring)."""
+    csp_max = max(float(p[:, 0].max()) for p in fronts.values() if len(p)) or 1.0
+    scale = (csp_max, bi_max or 1.0, budget)
+    out = {}
+    for method, points in fronts.items():
+        front = pareto_front(points) if len(points) else points
+        out[method] = {"points": np.asarray(front).round(6).tolist(),
+                       "hypervolume": float(hypervolume(front, (0.0, 0.0, budget), scale=scale)) if len(front) else 0.0}
+    return out
+
+
+def robustness(site_path, features_path, agents_dir, out, *, settings: Settings, seed: int = 0,
+               progress: bool = False) -> dict:
+    """Fig. 4: every method plans again on perturbed inputs; the composite it loses against its own
+    unperturbed plan, per perturbation level. Written to ``out`` (JSON) and beside it as robustness.png.
+    Apart from :func:`evaluate` (it plans the clean case again) so that the two run side by side."""
+    from tqdm.auto import tqdm
+
+    ctx = Context(site_path, features_path, agents_dir, settings, seed)
+    rule = ctx.site["rule_suitability"].values.astype(np.float32)
+    beliefs, features = ctx.beliefs(ctx.x, rule)
+    clean = {m: float(objectives(ctx.truth, ctx.plan(m, ctx.x, beliefs, features)[0])["composite"]) for m in METHODS}
+    rng = np.random.default_rng(seed + 1)
+    result = {m: {"perturbation": list(PERTURBATIONS), "composite": [], "reduction_pct": []} for m in METHODS}
+    for p in tqdm(PERTURBATIONS, desc="robustness", disable=not progress):
+        x = np.clip(ctx.x * (1 + rng.uniform(-p, p, ctx.x.shape)), 0, 1).astype(np.float32)
+        noisy_rule = np.clip(rule * (1 + rng.uniform(-p, p, rule.shape)), 0, 1).astype(np.float32)
+        beliefs, features = ctx.beliefs(x, noisy_rule)
+        for method in METHODS:
+            plan, _, _ = ctx.plan(method, x, beliefs, features)
+            c = float(objectives(ctx.truth, plan)["composite"])
+            result[method]["composite"].append(c)
+            result[method]["reduction_pct"].append(100.0 * (clean[method] - c) / clean[method] if clean[method] else 0.0)
+    out = Path(out)
+    write_metrics(out, {"robustness": result, "perturbations": list(PERTURBATIONS),
+                        "noise": "uniform multiplicative, x (1 + U(-p, p)), on the normalised inputs and the index "
+                                 "belief; scored with the unperturbed truth"})
+    quicklook.lines(out.with_suffix(".png"),
+                    {m: ([100 * p for p in r["perturbation"]], r["reduction_pct"]) for m, r in result.items()},
+                    "Fig. 4: composite lost under input perturbation", xlabel="perturbation (%)",
+                    ylabel="composite reduction (%)")
+    return result
+
+
+def _figures(out_dir: Path, metrics: dict) -> None:
+    t2 = metrics["table2"]
+    quicklook.table(out_dir / "table.png", ["CSP", "BI", "ESV", "IC", "CER", "Composite", "HV"],
+                    {m: [r["csp"], r["bi"], r["esv"], r["ic"], r["cer"], r["composite"],
+                         metrics["pareto"][m]["hypervolume"]] for m, r in t2.items()},
+                    "Table 2: CSP kgCO2/m2/yr, ESV CNY/m2/yr, IC CNY/m2 (per m2 planted)", highlight=OURS)
+    # (CSP_total kg, BI, IC_total CNY) -> t CO2 / yr, BI, M CNY
+    fronts = {m: np.asarray(p["points"]).reshape(-1, 3) * [1e-3, 1.0, 1e-6] for m, p in metrics["pareto"].items()}
+    quicklook.pareto_fronts(out_dir / "pareto.png", fronts, ("CSP (t CO2 / yr)", "biodiversity index BI"),
+                            "implementation cost (M CNY)",
+                            "Fig. 2: Pareto fronts (non-dominated plans along each method's planting order)",
+                            highlight=OURS)
