@@ -294,15 +294,14 @@ def vegplan_mem_mb(wildcards):
 
 
 def vegplan_train_args(wildcards):
-    return f" --preset {config['preset']} --seed {config['seed']}" + max_epochs_arg(wildcards)
+    return f" --preset {config['preset']} --seed {config['seed']}{max_epochs_arg(wildcards)}"
 
 
 def vegplan_settings_args(wildcards):
     """The planning settings (budget, constraints, carbon price, objective weights) as CLI options."""
     v = config["vegplan"]
-    args = f" --budget-share {v['budget_share']}" + (f" --budget-cny {v['budget_cny']}" if v["budget_cny"] else "")
-    if v["maintenance_cny_yr"]:
-        args += f" --maintenance-cny-yr {v['maintenance_cny_yr']}"
-    args += (f" --max-species-share {v['max_species_share']} --min-shannon {v['min_shannon']}"
-             f" --carbon-price {v['carbon_price_cny_t']}")
-    return args + " --weights " + ",".join(f"{k}={w}" for k, w in sorted(v["weights"].items()))
+    options = {"budget-share": v["budget_share"], "budget-cny": v["budget_cny"],
+               "maintenance-cny-yr": v["maintenance_cny_yr"], "max-species-share": v["max_species_share"],
+               "min-shannon": v["min_shannon"], "carbon-price": v["carbon_price_cny_t"],
+               "weights": ",".join(f"{k}={w}" for k, w in sorted(v["weights"].items()))}
+    return "".join(f" --{name} {value}" for name, value in options.items() if value is not None)

@@ -763,7 +763,7 @@ def build_site(aligned_root, species_csv, city: Mapping, *, lcz_map=None, npp_ma
         "uhi_fit": how, "uhi_coefficients": [float(c) for c in coef], "uhi_predictors": ",".join(UHI_PREDICTORS),
         "uhi_predictor_units": ",".join(UHI_PREDICTOR_UNITS), "uhi_r2": r2,
         "uhi_stations": int(fit_rows.sum()), "uhi_lapse_correction": "yes" if have_elev else "no (no elevations)",
-        "stations_used": int(in_region.sum()), "stations_table": str(table),
+        "stations_used": int(in_region.sum()), "stations_table": table.name,  # the name only: a path would differ between run folders
         "lcz_source": lcz_source, "npp_source": npp_source,
         "urban_mask": "used" if urban is not None else "not used",
         # which of the city's other products went in ("yes"/"no": NetCDF attributes have no booleans)
