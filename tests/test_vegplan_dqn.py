@@ -217,3 +217,16 @@ def test_rollout_without_a_stop_action_plants_until_nothing_is_feasible():
     assert len(order) == (plan > 0).sum() > 0 and not env.action_masks().any()
     history = dqn.train_dqn(env, qnet, planes, static, {**vegplan.dqn_hyperparameters(PRESET), "episodes": 2}, seed=0)
     assert np.isfinite(history["composite"]).all() and np.isfinite(history["loss"][-1])  # trained, no stop action
+
+
+def test_bad_objective_weights_on_the_command_line_stop_with_one_line(tmp_path, capsys):
+    from urbaneo.cli import main
+
+    out = tmp_path / "plan.tif"
+    args = ["vegplan-plan", "--site", "s.nc", "--features", "f.pt", "--agent", "a.pt", "--out", str(out)]
+    assert main([*args, "--weights", "csp=high"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["urbaneo: --weights: 'csp=high' is not name=number (e.g. csp=0.3,bi=0.25)"]
+    assert main([*args, "--weights", "carbon=1"]) == 2
+    assert capsys.readouterr().err.strip() == "urbaneo: weights: unknown objective 'carbon'; choose from csp, bi, esv, ic, cer"
+    assert not out.exists()

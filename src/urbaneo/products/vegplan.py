@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +35,7 @@ from urbaneo.products.vegplan_dqn import StatePlanes, rollout, train_dqn
 from urbaneo.products.vegplan_env import PlanningEnv
 from urbaneo.products.vegplan_objectives import Problem, Settings, objectives, problem_from_site, with_suitability
 from urbaneo.products.vegplan_site import read_site
-from urbaneo.training import read_model_file, save, seed_everything
+from urbaneo.training import device, read_model_file, save, seed_everything
 
 log = logging.getLogger(__name__)
 
@@ -120,10 +119,6 @@ def dqn_hyperparameters(hp: dict) -> dict:
 
 
 # --- the CNN-GNN hybrid on the proxy task ---------------------------------------------------------------
-def _inputs(x: np.ndarray, graph, dev):
-    return torch.as_tensor(x, device=dev).unsqueeze(0), graph.to(dev)
-
-
 def _fit(model, x, graph, target, train, val, hp: dict, epochs: int, what: str, progress: bool) -> dict:
     """Full-city steps (a city is one image and one graph) on the training cells; the validation loss is logged.
     AdamW with the preset's weight decay, the rate annealed (cosine, our choice) from lr to lr_min."""
@@ -164,9 +159,10 @@ def train_features(site_path, tiles_path, out, *, preset: str = "demo", seed: in
     split = cell_split(tiles_path, shape)
     target_np = site["suitability"].values.astype(np.float32)
     seed_everything(seed)
-    graph = ecodeep.build_graph(x, node_mask(site), tau=hp["graph_tau"], k_similar=hp["graph_k"], seed=seed)
-    dev = torch.device("cpu") if not torch.cuda.is_available() else torch.device("cuda")
-    xt, graph_t = _inputs(x, graph, dev)
+    nodes = node_mask(site)
+    graph = ecodeep.build_graph(x, nodes, tau=hp["graph_tau"], k_similar=hp["graph_k"], seed=seed)
+    dev = device()
+    xt, graph_t = torch.as_tensor(x, device=dev).unsqueeze(0), graph.to(dev)
     target = torch.as_tensor(target_np, device=dev).unsqueeze(0)
     train = torch.as_tensor(split == SPLITS["train"], device=dev).view(1, 1, *shape)
     val = torch.as_tensor(split == SPLITS["val"], device=dev).view(1, 1, *shape)
@@ -198,7 +194,7 @@ def train_features(site_path, tiles_path, out, *, preset: str = "demo", seed: in
         "weights": {k: {n: t.cpu() for n, t in m.state_dict().items()} for k, m in models.items()},
         "beliefs": beliefs, "features": features, "history": history,
         "complexity": {**{k: ecodeep.complexity(m.cpu(), (xt.cpu(), graph_t.cpu())) for k, m in models.items()},
-                       **paper_complexity(x, node_mask(site), target_np.shape[0], seed)},
+                       **paper_complexity(x, nodes, target_np.shape[0], seed)},
     }
     save(data, out)
     write_timings(out, seconds)
@@ -235,6 +231,11 @@ def paper_complexity(x: np.ndarray, valid: np.ndarray, n_species: int, seed: int
 
 def read_features(path) -> dict:
     return read_model_file(path, FEATURES_FORMAT, "EcoDeep-Green features")
+
+
+def stored(data: dict) -> tuple[dict, dict]:
+    """The beliefs and state features a features file holds, (S, H, W) and (D, H, W) numpy arrays per model."""
+    return ({k: v.numpy() for k, v in data["beliefs"].items()}, {k: v.numpy() for k, v in data["features"].items()})
 
 
 def load_models(data: dict, site: xr.Dataset) -> dict[str, torch.nn.Module]:
@@ -343,8 +344,7 @@ def train_agent(site_path, features_path, agent: str, out, *, settings: Settings
     data = read_features(features_path)
     hp = hyperparameters(preset, max_epochs)
     x = normalised(site)
-    belief, feats = agent_inputs(agent, site, {k: v.numpy() for k, v in data["beliefs"].items()},
-                                 {k: v.numpy() for k, v in data["features"].items()}, x)
+    belief, feats = agent_inputs(agent, site, *stored(data), x)
     truth = problem_from_site(site, settings)
     problem = with_suitability(truth, belief.reshape(belief.shape[0], -1).T)
     seed_everything(seed)
@@ -357,7 +357,7 @@ def train_agent(site_path, features_path, agent: str, out, *, settings: Settings
                         progress=progress)
     seconds = time.perf_counter() - t0
     result = {"format": AGENT_FORMAT, "agent": agent, "preset": preset, "seed": seed, "hyperparameters": dqn,
-              "settings": asdict(settings), "weights": qnet.state_dict(), "history": history}
+              "settings": settings.as_dict(), "weights": qnet.state_dict(), "history": history}
     save(result, out)
     write_timings(out, {agent: seconds})
     return result
@@ -429,8 +429,7 @@ def make_plan(site_path, features_path, agent_path, out_tif, *, settings: Settin
     data = read_features(features_path)
     agent = read_agent(agent_path)
     truth = problem_from_site(site, settings)
-    plan, order, _ = agent_plan(agent, site, {k: v.numpy() for k, v in data["beliefs"].items()},
-                                {k: v.numpy() for k, v in data["features"].items()}, normalised(site), truth, seed)
+    plan, order, _ = agent_plan(agent, site, *stored(data), normalised(site), truth, seed)
     out_tif = Path(out_tif)
     write_plan(plan, site, truth, out_tif, out_tif.with_suffix(".geojson"))
     return {"planted_cells": len(order), "objectives": objectives(truth, plan), "note": truth.note}

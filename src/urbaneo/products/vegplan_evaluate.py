@@ -115,6 +115,7 @@ class Context:
         self.data = vp.read_features(features_path)
         self.settings, self.seed = settings, seed
         self.x = vp.normalised(self.site)
+        self.rule = self.site["rule_suitability"].values.astype(np.float32)
         self.truth = problem_from_site(self.site, settings)
         self.split = self.data["split"].numpy()
         self.models = vp.load_models(self.data, self.site)
@@ -126,9 +127,14 @@ class Context:
                                                              self.split == vp.SPLITS["train"])
         self.forest_seconds = time.perf_counter() - t0
 
-    def beliefs(self, x: np.ndarray, rule: np.ndarray) -> tuple[dict, dict]:
-        """Every belief (S, H, W) and every model's state features for the stack ``x``."""
-        learned, features = vp.infer(self.models, x, self.site, self.data["hyperparameters"], self.seed)
+    def beliefs(self, x: np.ndarray | None = None, rule: np.ndarray | None = None) -> tuple[dict, dict]:
+        """Every belief (S, H, W) and every model's state features: for the site's own stack those the
+        features file holds, else (perturbed inputs) the trained models' on ``x``."""
+        if x is None:
+            learned, features = vp.stored(self.data)
+            x, rule = self.x, self.rule
+        else:
+            learned, features = vp.infer(self.models, x, self.site, self.data["hyperparameters"], self.seed)
         return {"rule": rule, "rfr": self.forest.predict(x), **learned}, features
 
     def plan(self, method: str, x: np.ndarray, beliefs: dict, features: dict):
@@ -207,8 +213,7 @@ def evaluate(site_path, features_path, agents_dir, metrics_path, *, settings: Se
     metrics_path = Path(metrics_path)
     out_dir = metrics_path.parent
     ctx = Context(site_path, features_path, agents_dir, settings, seed)
-    rule = ctx.site["rule_suitability"].values.astype(np.float32)
-    beliefs, features = ctx.beliefs(ctx.x, rule)
+    beliefs, features = ctx.beliefs()
 
     table2, table4, fronts, plans = {}, {}, {}, {}
     for method in METHODS:
@@ -235,7 +240,7 @@ def evaluate(site_path, features_path, agents_dir, metrics_path, *, settings: Se
     pareto = _pareto(fronts, ctx.truth.budget, ctx.truth.norms["bi"])
     table3 = suitability_accuracy(ctx, beliefs)
     metrics = {
-        "city_cells": list(ctx.truth.shape), "budget_cny": ctx.truth.budget, "settings": _settings(settings),
+        "city_cells": list(ctx.truth.shape), "budget_cny": ctx.truth.budget, "settings": settings.as_dict(),
         "note": ctx.truth.note or None,
         "table2": table2, "table3": table3, "pareto": pareto,
         "current_vs_plan": current_vs_plan(ctx, plans[OURS]),
@@ -254,14 +259,6 @@ def evaluate(site_path, features_path, agents_dir, metrics_path, *, settings: Se
         "features": ctx.feature_timings["peak_rss_mb"],
         **{f"agent_{a}": t["peak_rss_mb"] for a, t in ctx.agent_timings.items()}}})
     return {**metrics, "table4": table4}
-
-
-def _settings(settings: Settings) -> dict:
-    from dataclasses import asdict
-
-    d = asdict(settings)
-    d["weights"] = dict(settings.weights)
-    return d
 
 
 def _pareto(fronts: dict, budget: float, bi_max: float) -> dict:
@@ -284,14 +281,13 @@ def robustness(site_path, features_path, agents_dir, out, *, settings: Settings,
     from tqdm.auto import tqdm
 
     ctx = Context(site_path, features_path, agents_dir, settings, seed)
-    rule = ctx.site["rule_suitability"].values.astype(np.float32)
-    beliefs, features = ctx.beliefs(ctx.x, rule)
+    beliefs, features = ctx.beliefs()
     clean = {m: float(objectives(ctx.truth, ctx.plan(m, ctx.x, beliefs, features)[0])["composite"]) for m in METHODS}
     rng = np.random.default_rng(seed + 1)
     result = {m: {"perturbation": list(PERTURBATIONS), "composite": [], "reduction_pct": []} for m in METHODS}
     for p in tqdm(PERTURBATIONS, desc="robustness", disable=not progress):
         x = np.clip(ctx.x * (1 + rng.uniform(-p, p, ctx.x.shape)), 0, 1).astype(np.float32)
-        noisy_rule = np.clip(rule * (1 + rng.uniform(-p, p, rule.shape)), 0, 1).astype(np.float32)
+        noisy_rule = np.clip(ctx.rule * (1 + rng.uniform(-p, p, ctx.rule.shape)), 0, 1).astype(np.float32)
         beliefs, features = ctx.beliefs(x, noisy_rule)
         for method in METHODS:
             plan, _, _ = ctx.plan(method, x, beliefs, features)

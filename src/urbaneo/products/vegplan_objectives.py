@@ -107,6 +107,10 @@ class Settings:
     def weight(self) -> dict[str, float]:
         return dict(self.weights)
 
+    def as_dict(self) -> dict:
+        """The settings as plain values (weights as a mapping), for metrics, model files and version ids."""
+        return {**{f: getattr(self, f) for f in self.__dataclass_fields__}, "weights": self.weight}
+
 
 def _check_number(name, value, *, low, high=None, open_low=False, optional=False):
     if value is None and optional:

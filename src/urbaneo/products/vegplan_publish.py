@@ -26,7 +26,7 @@ EVALUATION = ("metrics.json", "table.png", "pareto.png", "robustness.json", "rob
 
 def _products_used(site) -> list[str]:
     """The city's other products the site was built from (their latest items are linked)."""
-    return [name for name in ("lcz", "npp", "urban") if site.attrs.get(f"{name}_used") in (1, True, "true", "yes")]
+    return [name for name in ("lcz", "npp", "urban") if site.attrs.get(f"{name}_used") == "yes"]
 
 
 def publish(run_dir, city: str, site_path: Path, features_path: Path, agent_path: Path, out_dir: Path, *,
@@ -90,7 +90,5 @@ def publish(run_dir, city: str, site_path: Path, features_path: Path, agent_path
 
 def product_params(preset: str, seed: int, max_epochs, settings) -> dict:
     """The params that shape the product (its version id hashes them)."""
-    from .vegplan_evaluate import _settings
-
     return {"preset": preset, "seed": seed, "tiles": TILES["vegplan"][preset],
-            "ecodeep": hyperparameters(preset, max_epochs), "settings": _settings(settings)}
+            "ecodeep": hyperparameters(preset, max_epochs), "settings": settings.as_dict()}

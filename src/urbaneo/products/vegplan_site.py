@@ -48,6 +48,7 @@ from ..atomic import atomic_path
 from ..errors import InputError
 from ..grid import Grid, grid_of, grid_of_dataset, warp_to_grid
 from ..readers import tables
+from . import npp_function
 
 SITE_FORMAT = "urbaneo-vegplan-site/1"
 
@@ -519,10 +520,9 @@ def _vhr_means(root: Path, plan: Grid) -> dict[str, np.ndarray]:
     ds, _ = _load(root, "gf2", "vhr")
     refl = ds["reflectance"]
     grid = grid_of(refl)
-    bands = {str(b): refl.sel(band=b).values.astype(np.float64) for b in refl["band"].values}
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ndvi = (bands["nir"] - bands["red"]) / (bands["nir"] + bands["red"])
-    ndvi[~np.isfinite(ndvi)] = np.nan
+    # one read of the store: its chunks hold every band, so a read per band would decompress it four times
+    bands = dict(zip(map(str, refl["band"].values), refl.transpose("band", ...).values.astype(np.float64)))
+    ndvi = npp_function.ndvi(bands["nir"], bands["red"])
     out = {f"gf2_{b}": block_mean(v, grid, plan) for b, v in bands.items()}
     out["gf2_ndvi"] = block_mean(ndvi, grid, plan)
     return out
@@ -533,11 +533,8 @@ def _landsat_ndvi(root: Path, plan: Grid) -> np.ndarray:
     ds, _ = _load(root, "landsat", "base")
     grid = grid_of(ds["usable"])
     refl = ds["reflectance"]
-    red, nir = refl.sel(band="red").values.astype(np.float64), refl.sel(band="nir").values.astype(np.float64)
-    usable = ds["usable"].values.astype(bool)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ndvi = np.where(usable, (nir - red) / (nir + red), np.nan)
-    ndvi[~np.isfinite(ndvi)] = np.nan
+    red, nir = refl.sel(band=["red", "nir"]).transpose("band", ...).values.astype(np.float64)  # one read
+    ndvi = np.where(ds["usable"].values.astype(bool), npp_function.ndvi(nir, red), np.nan)
     summer = np.asarray(ds["season"].values).astype(str) == "summer"  # hemisphere-aware (align)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # pixels never usable stay NaN
