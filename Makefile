@@ -2,7 +2,7 @@
 #
 #   make venv                   create .venv from envs/requirements.lock (once)
 #   make run [CITIES="a b"] [CORES=4] [ARGS="--dry-run"]
-#   make test [PYTEST_ARGS="-m 'not slow'"]
+#   make test [PYTEST_ARGS="-m 'not integration'"]   (unit tests only: no Snakemake run)
 #   make lint                   snakemake --lint
 #   make bench [BENCH_ARGS="--repeats 5"]   benchmarks (bench/README.md)
 #   make lock                   re-resolve envs/requirements.in into envs/requirements.lock

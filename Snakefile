@@ -1,5 +1,5 @@
 # urbaneo: EO + OSM data of any city -> NPP, LCZ, urban-land and vegetation-plan products.
-# Usage: snakemake --cores N [--config cities=[NAME,...]] [ingest|align|npp|lcz|urban|vegplan|all]
+# Usage: snakemake --cores N [--config cities=[NAME,...]] [ingested|aligned|npp|lcz|urban|vegplan|ablations|all]
 # Local defaults: --workflow-profile workflow/profiles/default
 
 from snakemake.utils import min_version
@@ -41,8 +41,8 @@ include: "workflow/rules/targets.smk"
 # Only the wired stages; the others join as they are implemented.
 rule all:
     input:
-        rules.ingest.input,
-        rules.align.input,
+        rules.ingested.input,
+        rules.aligned.input,
         preview_outputs,
         expand("results/{run}/{city}/inputs/items.json", run=config["run"], city=CITIES),
         expand("results/{run}/config.yaml", run=config["run"]),

@@ -89,8 +89,8 @@ def synthetic(model, batch: int, img: int, dev):
 def real(model, aligned: str, batch: int):
     from torch.utils.data import DataLoader
 
-    from urbaneo.products.npp_data import chips, load, split
-    from urbaneo.products.npp_mae import MaskedChips
+    from urbaneo.stages.npp.data import chips, load, split
+    from urbaneo.stages.npp.train import MaskedChips
 
     acq = load(aligned)
     c = chips(acq, "rgb", model.grid * model.patch, model.patch, stride=model.grid * model.patch // 2)

@@ -46,7 +46,7 @@ from st_mae import _peak, seconds_per_step  # noqa: E402 - one peak table and on
 
 from urbaneo.models import su_net  # noqa: E402
 from urbaneo.presets import SU_NET  # noqa: E402
-from urbaneo.products.lcz import optimizer  # noqa: E402  (the stage's AdamW and its two groups)
+from urbaneo.stages.lcz.train import optimizer  # noqa: E402  (the stage's AdamW and its two groups)
 from urbaneo.training import autocast, device  # noqa: E402
 
 MODEL = "SU-Net (PSC-Net + MSU-Net, GradNorm)"
@@ -104,7 +104,7 @@ def synthetic(batch: int, img: int, dev):
 def scene_pairs(aligned: str, tiles: str, batch: int):
     """The stage's training set: the city's training scenes, standardised, as augmented ScenePairs."""
     from urbaneo.models.scaling import Scaler
-    from urbaneo.products.lcz_data import ScenePairs, load_scenes, normalise
+    from urbaneo.stages.lcz.data import ScenePairs, load_scenes, normalise
 
     scenes = load_scenes(aligned, tiles)
     train = scenes.subset(scenes.split == "train")

@@ -10,9 +10,28 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 
 
+# Fixtures that run Snakemake: every test using one is an integration test, whatever its file says.
+SNAKEMAKE_FIXTURES = {"tiny_run", "wf"}
+
+
 def pytest_configure(config):
     config.addinivalue_line(
-        "markers", "integration: end-to-end runs of the real workflow (slower; `-m 'not integration'` skips them)")
+        "markers", "integration: runs the real workflow with Snakemake (`-m 'not integration'` skips them)")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if SNAKEMAKE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(autouse=True)
+def _unit_tests_run_no_snakemake(request, monkeypatch):
+    """A unit test that starts Snakemake fails (the executable is swapped for a name that says why)."""
+    if request.node.get_closest_marker("integration") is None:
+        import snakemake_runs
+
+        monkeypatch.setattr(snakemake_runs, "SNAKEMAKE", Path("/unit-tests-run-no-snakemake:mark-the-test-integration"))
 
 
 @pytest.fixture
@@ -88,11 +107,29 @@ def tiny_urban(tiny_city, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_aligned(tiny_city, tmp_path_factory) -> Path:
+    """The tiny city aligned and tiled as `snakemake aligned` lays it out (resources/align/tiny/<source>.zarr,
+    resources/tiles/tiny/<model>.parquet, demo preset, seed 0), made in-process without Snakemake."""
+    from urbaneo.align import ALIGNERS
+    from urbaneo.presets import TILES
+    from urbaneo.tiles import make_tiles
+
+    root = tmp_path_factory.mktemp("aligned")
+    aligned = root / "resources/align/tiny"
+    aligned.mkdir(parents=True)
+    sources = [k for k in _TINY["inputs"] if k in ALIGNERS]
+    city = align_tiny(tiny_city, aligned, *sources)
+    for model, spec in TILES.items():
+        make_tiles(city, model, "demo", 0, aligned / f"{spec['source']}.zarr", root / f"resources/tiles/tiny/{model}.parquet")
+    return root
+
+
+@pytest.fixture(scope="session")
 def real_data() -> Path:
-    """../shared/data/real beside the clone: small real files with SOURCE.txt (CI has it too)."""
-    path = REPO.parent / "shared" / "data" / "real"
+    """tests/data/real: small real files (or crops of them), each folder with its SOURCE.txt and licence."""
+    path = REPO / "tests" / "data" / "real"
     if not path.is_dir():
-        pytest.skip(f"real test data not found at {path} (it lives in shared/ beside the clone)")
+        raise FileNotFoundError(f"real test data missing: {path} (it is part of the repository)")
     return path
 
 

@@ -24,13 +24,13 @@ def copy_workflow(root: Path) -> Path:
     return root
 
 
-def start_snakemake(root: Path, *args: str, prefix: tuple[str, ...] = (), log: Path | None = None
-                    ) -> subprocess.Popen:
-    """snakemake on the copy at ``root`` (``prefix``: a wrapper such as timeout); output piped, or
-    both streams into ``log``."""
+def start_snakemake(root: Path, *args: str, prefix: tuple[str, ...] = (), log: Path | None = None,
+                    env: dict | None = None) -> subprocess.Popen:
+    """snakemake on the copy at ``root`` (``prefix``: a wrapper such as timeout; ``env``: variables
+    added to this process's); output piped, or both streams into ``log``."""
     # The rules call `urbaneo`, installed beside this interpreter's snakemake (jobs inherit PATH,
     # on SLURM too: sbatch exports the environment).
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", **(env or {})}
     out = open(log, "w") if log else subprocess.PIPE  # noqa: SIM115 - closed with the process
     try:
         return subprocess.Popen([*prefix, str(SNAKEMAKE), "-s", str(root / "Snakefile"), "-d", str(root), *args],
@@ -46,9 +46,9 @@ def finish(proc: subprocess.Popen, timeout: int = 120) -> subprocess.CompletedPr
     return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
 
 
-def snakemake(root: Path, *args: str, timeout: int = 120) -> subprocess.CompletedProcess:
+def snakemake(root: Path, *args: str, timeout: int = 120, env: dict | None = None) -> subprocess.CompletedProcess:
     """Run snakemake on a copy; targets go before --config (which takes every word after it)."""
-    return finish(start_snakemake(root, *args), timeout)
+    return finish(start_snakemake(root, *args, env=env), timeout)
 
 
 def run_all_on_tiny(root: Path) -> Path:

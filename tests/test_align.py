@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from urbaneo import align
+from urbaneo.ingest import ingest
 from urbaneo.cli import main
 from urbaneo.config import load_city
 from urbaneo.errors import InputError
@@ -38,7 +39,7 @@ def test_every_source_aligns_onto_its_grids(city_file, tmp_path, source):
     city = load_city(city_file)
     grids = align.grids_of(city)
     out = tmp_path / f"{source}.zarr"
-    facts = align.ingest(city, source, tmp_path / f"{source}.json")
+    facts = ingest(city, source, tmp_path / f"{source}.json")
     assert facts["files"] and all("kind" in f for f in facts["files"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

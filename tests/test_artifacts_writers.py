@@ -14,7 +14,7 @@ import pytest
 import rasterio
 from shapely.geometry import Point, box
 
-from urbaneo import lcz
+from urbaneo import lcz_classes as lcz
 from urbaneo.artifacts.cog import validate_cog, write_cog
 from urbaneo.artifacts.metrics import read_metrics, write_metrics
 from urbaneo.artifacts.quicklook import overlay, quicklook

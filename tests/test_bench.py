@@ -63,10 +63,10 @@ def test_scene_generation_is_deterministic(tmp_path):
     assert (bands[0] == bands[1]).all() and not (bands[0] == bands[2]).all()
 
 
-def test_st_mae_bench_runs_on_synthetic_tensors_and_the_real_loader(tmp_path, tiny_run):
+def test_st_mae_bench_runs_on_synthetic_tensors_and_the_real_loader(tmp_path, tiny_aligned):
     out = tmp_path / "st_mae.json"
     proc = subprocess.run([str(REPO / "bench/run"), "st_mae", "--steps", "1", "--batch", "2",
-                           "--aligned", str(tiny_run / "resources/align/tiny"), "--json", str(out)],
+                           "--aligned", str(tiny_aligned / "resources/align/tiny"), "--json", str(out)],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     rows = json.loads(out.read_text())["rows"]
@@ -75,8 +75,8 @@ def test_st_mae_bench_runs_on_synthetic_tensors_and_the_real_loader(tmp_path, ti
     assert "ratio vs baseline" in proc.stdout
 
 
-def test_su_net_bench_runs_on_synthetic_tensors_and_the_real_loader(tmp_path, tiny_run):
-    aligned, tiles = tiny_run / "resources/align/tiny", tiny_run / "resources/tiles/tiny/lcz.parquet"
+def test_su_net_bench_runs_on_synthetic_tensors_and_the_real_loader(tmp_path, tiny_aligned):
+    aligned, tiles = tiny_aligned / "resources/align/tiny", tiny_aligned / "resources/tiles/tiny/lcz.parquet"
     out = tmp_path / "su_net.json"
     # one thread: a smoke run, not a timing; two OpenMP threads beside another busy job take 4x longer
     proc = subprocess.run([str(REPO / "bench/run"), "su_net", "--steps", "1", "--repeats", "1", "--batch", "2",

@@ -215,7 +215,7 @@ def test_synthetic_city_checks_keys_only(tmp_path, write_city):
 
 
 def test_product_inputs_are_city_schema_keys():
-    schema = yaml.safe_load((REPO / "workflow/schemas/city.schema.yaml").read_text())
+    schema = yaml.safe_load((REPO / "src/urbaneo/schemas/city.schema.yaml").read_text())
     keys = set(schema["properties"]["inputs"]["properties"])
     assert set(PRODUCT_INPUTS) == set(PRODUCTS)
     assert {k for needed in PRODUCT_INPUTS.values() for k in needed} <= keys

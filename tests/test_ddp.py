@@ -8,11 +8,12 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 import torch
 
 from snakemake_runs import copy_workflow, snakemake
 from urbaneo.config import load_city
-from urbaneo.products import urban
+from urbaneo.stages.urban.model import load_model
 from urbaneo.tiles import make_tiles
 
 TORCHRUN = Path(sys.executable).parent / "torchrun"
@@ -74,30 +75,31 @@ def test_urban_train_under_torchrun(tiny_urban, tmp_path):
     tiles = tmp_path / "urban.parquet"
     make_tiles(load_city(tiny_urban / "tiny.yaml"), "urban", "demo", 0, tiny_urban / "viirs.zarr", tiles)
     out = tmp_path / "unet" / "model.pt"
-    proc = torchrun("-m", "urbaneo.cli", "urban-train", "--method", "unet", "--aligned", str(tiny_urban),
+    proc = torchrun("-m", "urbaneo.cli", "urban", "train", "--method", "unet", "--aligned", str(tiny_urban),
                     "--tiles", str(tiles), "--preset", "demo", "--seed", "0", "--max-epochs", "1", "--threads", "1",
                     "--no-progress", "--out", str(out), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    model = urban.load_model(out)
+    model = load_model(out)
     assert model["processes"] == 2 and len(model["history"]["epoch"]) == 1
     assert not list(out.parent.glob(".*.partial"))  # the resumable checkpoint is gone after success
 
 
+@pytest.mark.integration
 def test_rule_launches_torchrun_for_several_gpus(tmp_path):
     wf = copy_workflow(tmp_path / "wf")
     proc = snakemake(wf, "-n", "-p", "--forceall", "resources/demo/urban/tiny/ifcn/model.pt",
                      "resources/demo/urban/tiny/svm/model.pt", "--config", "cities=[tiny]", "gpus=2")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "torchrun --standalone --nproc_per_node=2 -m urbaneo.cli urban-train --method ifcn" in proc.stdout
-    assert "Shell command: urbaneo urban-train --method svm" in proc.stdout
+    assert "torchrun --standalone --nproc_per_node=2 -m urbaneo.cli urban train --method ifcn" in proc.stdout
+    assert "Shell command: urbaneo urban train --method svm" in proc.stdout
 
 
-def test_lcz_train_under_torchrun(tiny_run, tmp_path):
+def test_lcz_train_under_torchrun(tiny_aligned, tmp_path):
     """SU-Net with GradNorm (autograd.grad inside the loss) on two processes: the rule's command for
     gpus=2 writes one model file with GradNorm's weights (summing to 3) and initial losses."""
     out = tmp_path / "model.pt"
-    proc = torchrun("-m", "urbaneo.cli", "lcz-train", "--aligned", str(tiny_run / "resources/align/tiny"),
-                    "--tiles", str(tiny_run / "resources/tiles/tiny/lcz.parquet"), "--preset", "demo", "--seed", "0",
+    proc = torchrun("-m", "urbaneo.cli", "lcz", "train", "--aligned", str(tiny_aligned / "resources/align/tiny"),
+                    "--tiles", str(tiny_aligned / "resources/tiles/tiny/lcz.parquet"), "--preset", "demo", "--seed", "0",
                     "--max-epochs", "2", "--threads", "1", "--no-progress", "--out", str(out), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     data = torch.load(out, weights_only=True)

@@ -64,8 +64,8 @@ def requirements_in() -> dict[str, Requirement]:
 
 
 def pyproject_dependencies() -> dict[str, Requirement]:
-    data = tomllib.loads(PYPROJECT.read_text())
-    return _requirements(data["project"]["dependencies"], "pyproject.toml")
+    data = tomllib.loads(PYPROJECT.read_text())["project"]
+    return _requirements(data["dependencies"] + data["optional-dependencies"]["test"], "pyproject.toml")
 
 
 def lock_pins() -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""Landsat metadata reader, checked against real USGS files in shared/data/real."""
+"""Landsat metadata reader, checked against real USGS files in tests/data/real."""
 
 from __future__ import annotations
 
@@ -12,13 +12,12 @@ import rasterio
 from urbaneo.errors import InputError
 from urbaneo.readers import landsat as ls
 
-REAL = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "real"
+REAL = Path(__file__).resolve().parent / "data" / "real"
 MTL_DIR = REAL / "landsat-mtl-collection2"
 AMAZON = REAL / "landsat8-c2l2-amazon-riotilerpds"
 AMAZON_ID = "LC08_L2SP_001062_20201031_20201106_02_T2"
 L1_MTL = MTL_DIR / "mtltest_v2_LC08_L1TP_188018_20200927_20201005_02_T1_MTL.txt"
 
-needs_real = pytest.mark.skipif(not AMAZON.is_dir(), reason="shared/data/real not available")
 
 
 # --- product ids -----------------------------------------------------------------------------
@@ -75,7 +74,6 @@ def test_parse_product_id_rejects(name):
 # --- MTL -------------------------------------------------------------------------------------
 
 
-@needs_real
 def test_real_l2_mtl_txt_and_json_agree():
     txt = ls.read_mtl(AMAZON / f"{AMAZON_ID}_MTL.txt")
     js = ls.read_mtl(AMAZON / f"{AMAZON_ID}_MTL.json")
@@ -92,7 +90,6 @@ def test_real_l2_mtl_txt_and_json_agree():
     assert ls.level2_reflectance_constants(js, "B4") == (2.75e-05, -0.2)
 
 
-@needs_real
 @pytest.mark.parametrize("path", sorted(MTL_DIR.glob("*_MTL.txt")), ids=lambda p: p.name[:40])
 def test_real_c2_mtls_level1_constants(path):
     mtl = ls.read_mtl(path)
@@ -101,7 +98,6 @@ def test_real_c2_mtls_level1_constants(path):
     assert elev == mtl["IMAGE_ATTRIBUTES"]["SUN_ELEVATION"] and 0 < elev < 90
 
 
-@needs_real
 def test_real_l1_constants_and_toa():
     mtl = ls.read_mtl(L1_MTL)
     assert ls.level1_reflectance_constants(mtl, "B5") == (2e-05, -0.1, 27.52435766)
@@ -165,7 +161,6 @@ def test_night_scene_rejected(tmp_path):
 # --- QA --------------------------------------------------------------------------------------
 
 
-@needs_real
 def test_real_qa_pixel_cloud_fraction():
     with rasterio.open(AMAZON / f"{AMAZON_ID}_QA_PIXEL.TIF") as src:
         qa = src.read(1)

@@ -18,7 +18,10 @@ from urbaneo.artifacts.stac import load_items
 from urbaneo.errors import InputError
 from urbaneo.grid import Grid
 from urbaneo.models import su_net
-from urbaneo.products import lcz, lcz_data
+from urbaneo.stages.lcz import data as lcz_data
+from urbaneo.stages.lcz import model as lcz_model
+from urbaneo.stages.lcz import predict as lcz_predict
+from urbaneo.stages.lcz import train as lcz_train
 
 
 def _scenes(fractions, split) -> lcz_data.Scenes:
@@ -42,11 +45,11 @@ def test_pure_and_mixed_scenes_and_classes_without_pure_ones():
     assert scenes.counts()["train"] == {"pure": 2, "mixed": 1} and scenes.counts()["mixed_to_pure"] == 2 / 3
     # every class present somewhere (each scene holds a little of all) but only LCZ 2 is pure in training
     assert scenes.classes_without_pure_scenes("train") == [c for c in range(1, 18) if c != 2]
-    assert lcz.check_training_scenes(scenes, "tiles.parquet")[:2] == [1, 3]
+    assert lcz_train.check_training_scenes(scenes, "tiles.parquet")[:2] == [1, 3]
     with pytest.raises(InputError, match="tiles.parquet: no pure training scene"):
-        lcz.check_training_scenes(_scenes([_one_hot(3, 0.5)] * 2, ["train", "train"]), "tiles.parquet")
+        lcz_train.check_training_scenes(_scenes([_one_hot(3, 0.5)] * 2, ["train", "train"]), "tiles.parquet")
     with pytest.raises(InputError, match="no mixed training scene"):
-        lcz.check_training_scenes(_scenes([_one_hot(3)] * 2, ["train", "train"]), "tiles.parquet")
+        lcz_train.check_training_scenes(_scenes([_one_hot(3)] * 2, ["train", "train"]), "tiles.parquet")
 
 
 def test_label_year_is_the_images_or_the_nearest(caplog):
@@ -97,11 +100,11 @@ def test_city_map_puts_each_window_where_it_came_from(monkeypatch):
     pixels[:, :, 100:] = 1.0  # bright east half
     pixels[:, :40, :40] = np.nan  # a corner without image data
     data = {"img": 32, "mean": torch.full((4,), 0.5), "std": torch.ones(4)}
-    abundances, cells = lcz.map_city(None, data, pixels, grid, progress=False)
+    abundances, cells = lcz_predict.map_city(None, data, pixels, grid, progress=False)
     assert cells.res == 24.0 and (cells.height, cells.width) == (17, 25) and abundances.shape == (17, 17, 25)
-    codes = lcz.classes_of(abundances)
+    codes = lcz_predict.classes_of(abundances)
     assert (codes[5:, :10] == 11).all() and (codes[:, 15:] == 2).all()  # the halves, away from the seam
-    assert (codes[:5, :5] == lcz.NODATA).all() and np.isnan(abundances[:, :5, :5]).all()
+    assert (codes[:5, :5] == lcz_model.NODATA).all() and np.isnan(abundances[:, :5, :5]).all()
     np.testing.assert_allclose(np.nansum(abundances, 0)[codes > 0], 1.0, rtol=1e-6)
 
 
@@ -144,10 +147,10 @@ def test_lcz_stage_publishes_maps_metrics_and_items(tiny_run):
     np.testing.assert_array_equal(abundances.argmax(0)[mapped] + 1, codes[mapped])
 
 
-def test_lcz_training_resumes_to_the_same_file(tmp_path, monkeypatch, tiny_run):
-    aligned, tiles = tiny_run / "resources/align/tiny", tiny_run / "resources/tiles/tiny/lcz.parquet"
+def test_lcz_training_resumes_to_the_same_file(tmp_path, monkeypatch, tiny_aligned):
+    aligned, tiles = tiny_aligned / "resources/align/tiny", tiny_aligned / "resources/tiles/tiny/lcz.parquet"
     straight = tmp_path / "straight.pt"
-    lcz.train(aligned, tiles, straight, preset="demo", seed=0, max_epochs=3, progress=False)
+    lcz_train.train(aligned, tiles, straight, preset="demo", seed=0, max_epochs=3, progress=False)
 
     calls = {"n": 0}
     losses = su_net.task_losses
@@ -162,10 +165,10 @@ def test_lcz_training_resumes_to_the_same_file(tmp_path, monkeypatch, tiny_run):
     out = tmp_path / "killed.pt"
     monkeypatch.setattr(su_net, "task_losses", crashing)
     with pytest.raises(KeyboardInterrupt):
-        lcz.train(aligned, tiles, out, preset="demo", seed=0, max_epochs=3, progress=False)
+        lcz_train.train(aligned, tiles, out, preset="demo", seed=0, max_epochs=3, progress=False)
     assert not out.exists() and len(list(tmp_path.glob(".killed.pt.*.partial"))) == 1
     monkeypatch.setattr(su_net, "task_losses", losses)
-    lcz.train(aligned, tiles, out, preset="demo", seed=0, max_epochs=3, progress=False)
+    lcz_train.train(aligned, tiles, out, preset="demo", seed=0, max_epochs=3, progress=False)
     assert out.read_bytes() == straight.read_bytes() and not list(tmp_path.glob(".*.partial"))
 
 
@@ -173,11 +176,11 @@ def test_bad_model_file_is_one_line(tmp_path):
     bad = tmp_path / "model.pt"
     bad.write_bytes(b"not a model")
     with pytest.raises(InputError, match="cannot read as an LCZ model file") as err:
-        lcz.load_model(bad)
+        lcz_model.load_model(bad)
     assert str(bad) in str(err.value)
     torch.save({"format": "something else"}, bad)
     with pytest.raises(InputError, match="not an LCZ model file"):
-        lcz.load_model(bad)
+        lcz_model.load_model(bad)
 
 
 # --- label rasters a user brings ---------------------------------------------------------------------
@@ -258,12 +261,12 @@ def test_wudapt_legacy_coding_trains_like_the_standard_one(tiny_labels, tmp_path
                                   original)
 
 
-def test_unusable_scenes_are_one_line(tiny_run, tmp_path):
+def test_unusable_scenes_are_one_line(tiny_aligned, tmp_path):
     """A pure share outside (0.5, 1], a label map without labels under the scenes, labels on another
     grid, an empty tile index: one InputError line each, before any model is trained."""
     from urbaneo.tiles import read_index, write_index
 
-    aligned, tiles = tiny_run / "resources/align/tiny", tiny_run / "resources/tiles/tiny/lcz.parquet"
+    aligned, tiles = tiny_aligned / "resources/align/tiny", tiny_aligned / "resources/tiles/tiny/lcz.parquet"
     with pytest.raises(InputError, match=r"pure_share: must be in \(0.5, 1\], got 0.4"):
         lcz_data.load_scenes(aligned, tiles, pure_share=0.4)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from urbaneo.products.lcz_baselines import (
+from urbaneo.stages.lcz.baselines import (
     FEATURE_NAMES,
     RandomForestBaseline,
     glcm,

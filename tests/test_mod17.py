@@ -14,20 +14,11 @@ import pytest
 from urbaneo.errors import InputError
 from urbaneo.synth import mod17 as M
 
-BPLUT_CSV = "data/real/mod17-bplut-params/MOD17_BPLUT_C5.1_MERRA_NASA.csv"
+BPLUT_CSV = Path(__file__).resolve().parent / "data/real/mod17-bplut-params/MOD17_BPLUT_C5.1_MERRA_NASA.csv"
 
 
-def _shared() -> Path | None:
-    root = Path(__file__).resolve().parents[1]
-    for cand in (root / "shared", root.parent / "shared"):
-        if (cand / BPLUT_CSV).exists():
-            return cand
-    return None
-
-
-@pytest.mark.skipif(_shared() is None, reason="shared MOD17 BPLUT csv not available")
 def test_bplut_matches_csv():
-    with open(_shared() / BPLUT_CSV, newline="") as f:
+    with open(BPLUT_CSV, newline="") as f:
         rows = list(csv.reader(f))
     classes = [c.split("=")[0].strip() for c in rows[0][1:]]
     table = {r[0].split("(")[0]: dict(zip(classes, map(float, r[1:]))) for r in rows[1:]}

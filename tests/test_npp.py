@@ -17,7 +17,7 @@ from urbaneo.align import open_aligned
 from urbaneo.artifacts.cog import validate_cog
 from urbaneo.artifacts.stac import load_items
 from urbaneo.models import st_mae
-from urbaneo.products import npp, npp_baselines, npp_data, npp_evaluate, npp_mae
+from urbaneo.stages.npp import baselines, data, evaluate, predict, train
 
 
 def _daily(start: str, end: str, value=1.0) -> xr.DataArray:
@@ -27,20 +27,20 @@ def _daily(start: str, end: str, value=1.0) -> xr.DataArray:
 
 def test_calendar_seasons_in_time_order():
     days = pd.to_datetime(["2020-01-15", "2020-03-01", "2020-07-01", "2020-10-01", "2020-12-31"])
-    np.testing.assert_array_equal(npp.season_index(days, southern=False), [3, 0, 1, 2, 3])
-    np.testing.assert_array_equal(npp.season_index(days, southern=True), [1, 2, 3, 0, 1])
+    np.testing.assert_array_equal(predict.season_index(days, southern=False), [3, 0, 1, 2, 3])
+    np.testing.assert_array_equal(predict.season_index(days, southern=True), [1, 2, 3, 0, 1])
     by_season = np.arange(8.0).reshape(2, 4)  # (year, season index)
-    series = npp.chronological(by_season)
+    series = predict.chronological(by_season)
     np.testing.assert_array_equal(series, [3, 0, 1, 2, 7, 4, 5, 6])  # winter, spring, summer, autumn
-    np.testing.assert_array_equal(npp.from_chronological(series, 2), by_season)
+    np.testing.assert_array_equal(predict.from_chronological(series, 2), by_season)
 
 
 def test_par_season_sums_count_complete_seasons_only():
-    sums = npp.par_season_sums(_daily("2020-01-01", "2020-12-31"), [2020], southern=False)
+    sums = predict.par_season_sums(_daily("2020-01-01", "2020-12-31"), [2020], southern=False)
     # 2020 is a leap year: winter Jan + Feb (29 days) + Dec = 91, spring 92, summer 92, autumn 91 days
     np.testing.assert_array_equal(sums[0, :, 0, 0], [92, 92, 91, 91])
     gappy = _daily("2020-01-01", "2020-12-31").drop_sel(time=pd.Timestamp("2020-07-04"))
-    sums = npp.par_season_sums(gappy, [2020, 2021], southern=False)
+    sums = predict.par_season_sums(gappy, [2020, 2021], southern=False)
     assert np.isnan(sums[0, 1]).all() and np.isfinite(sums[0, [0, 2, 3]]).all()
     assert np.isnan(sums[1]).all()  # a year without data
 
@@ -50,7 +50,7 @@ def test_forecast_par_keeps_the_seasonal_pattern():
     city = np.tile([600.0, 800.0, 450.0, 300.0], (years, 1))  # spring, summer, autumn, winter
     pattern = np.array([[0.9, 1.1], [1.0, 1.0]])
     sums = city[:, :, None, None] * pattern
-    out = npp.forecast_par(sums, 3, preset="demo", seed=0, epochs=300)
+    out = predict.forecast_par(sums, 3, preset="demo", seed=0, epochs=300)
     assert np.isnan(out["sums"][:3]).all() and np.isfinite(out["sums"][3]).all()
     forecast = out["sums"][3]
     np.testing.assert_allclose(forecast / forecast.mean(axis=(1, 2), keepdims=True), np.broadcast_to(pattern, (4, 2, 2)),
@@ -58,7 +58,7 @@ def test_forecast_par_keeps_the_seasonal_pattern():
     assert np.abs(forecast.mean(axis=(1, 2)) - city[3]).mean() / city[3].mean() < 0.1
     sums[1, 2] = np.nan
     with pytest.raises(Exception, match="no complete PAR"):
-        npp.forecast_par(sums, 3, preset="demo", seed=0, epochs=5)
+        predict.forecast_par(sums, 3, preset="demo", seed=0, epochs=5)
 
 
 def test_trend_and_annual():
@@ -66,12 +66,12 @@ def test_trend_and_annual():
     annual = np.stack([np.full((2, 2), 100.0 + 10 * i) for i in range(3)])
     annual[0, 0, 0] = np.nan  # two years left: still a slope
     annual[:2, 1, 1] = np.nan  # one year: none
-    t = npp.trend(annual, years)
+    t = predict.trend(annual, years)
     np.testing.assert_allclose(t[[0, 0, 1], [0, 1, 0]], 10.0)
     assert np.isnan(t[1, 1])
     seasons = np.ones((1, 4, 2, 2))
     seasons[0, 2, 0, 0] = np.nan
-    a = npp.annual(seasons)
+    a = predict.annual(seasons)
     assert a[0, 1, 1] == 4 and np.isnan(a[0, 0, 0])
 
 
@@ -79,50 +79,50 @@ def test_seasonal_median_and_climatology_fill():
     refl = np.array([1.0, 3.0, 5.0, np.nan])[:, None, None, None] * np.ones((4, 1, 1, 2))
     refl[3, 0, 0, 1] = 7.0
     year, season = np.array([2020, 2020, 2021, 2021]), np.array([0, 0, 0, 1])
-    med = npp.seasonal_median(refl, year, season, [2020, 2021])
+    med = predict.seasonal_median(refl, year, season, [2020, 2021])
     assert med[0, 0, 0, 0, 0] == 2.0 and med[1, 0, 0, 0, 0] == 5.0
     assert np.isnan(med[1, 1, 0, 0, 0]) and med[1, 1, 0, 0, 1] == 7.0
-    filled = npp.climatology_fill(med)
+    filled = predict.climatology_fill(med)
     assert filled[1, 1, 0, 0, 0] == 7.0  # no other year: the season's city median
     assert not np.isnan(filled[:, :2]).any()
 
 
 def test_scores_by_hand():
-    s = npp_evaluate.scores([1.0, 2.0, 4.0, np.nan], [1.0, 3.0, 3.0, 5.0])
+    s = evaluate.scores([1.0, 2.0, 4.0, np.nan], [1.0, 3.0, 3.0, 5.0])
     assert s["n"] == 3 and s["mae"] == pytest.approx(2 / 3) and s["bias"] == pytest.approx(0.0)
     assert s["rmse"] == pytest.approx(np.sqrt(2 / 3))
     assert s["r2"] == pytest.approx(1 - 2 / (24 / 9))
-    assert npp_evaluate.scores([np.nan], [1.0])["n"] == 0
+    assert evaluate.scores([np.nan], [1.0])["n"] == 0
 
 
 def test_reference_seasons_from_8_day_composites():
     starts = [pd.Timestamp(2020, 1, 1) + pd.Timedelta(days=d) for d in range(0, 366, 8)]
     ref = xr.DataArray(np.full((len(starts), 1, 1), 0.01, np.float32), dims=("time", "y", "x"),
                        coords={"time": starts}, attrs={"period": "8-day"})
-    seasonal, annual = npp_evaluate.reference_seasons(ref, [2020], southern=False)
-    counts = np.bincount(npp.season_index(pd.DatetimeIndex(starts), False), minlength=4)
+    seasonal, annual = evaluate.reference_seasons(ref, [2020], southern=False)
+    counts = np.bincount(predict.season_index(pd.DatetimeIndex(starts), False), minlength=4)
     np.testing.assert_allclose(seasonal[0, :, 0, 0], counts * 10.0, rtol=1e-6)  # kg -> g C m-2
     assert annual[0, 0, 0] == pytest.approx(46 * 10.0, rel=1e-6)
     missing = ref.drop_isel(time=20)  # one composite of summer missing
-    seasonal, annual = npp_evaluate.reference_seasons(missing, [2020], southern=False)
+    seasonal, annual = evaluate.reference_seasons(missing, [2020], southern=False)
     assert np.isnan(seasonal[0, 1, 0, 0]) and np.isnan(annual[0, 0, 0]) and np.isfinite(seasonal[0, 0, 0, 0])
 
 
-@pytest.mark.parametrize("method", npp_baselines.METHODS)
+@pytest.mark.parametrize("method", baselines.METHODS)
 def test_baselines_learn_a_smooth_relation(method):
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 1, (400, 5))
     y = 100 * x[:, 0] + 50 * x[:, 1] * x[:, 2] + rng.normal(0, 2, 400)
-    pred = npp_baselines.fit_predict(method, x[:300], y[:300], x[300:], seed=0)
+    pred = baselines.fit_predict(method, x[:300], y[:300], x[300:], seed=0)
     mae = np.abs(pred - y[300:]).mean()
     assert mae < 0.35 * np.abs(y[300:] - y[:300].mean()).mean()  # far better than the mean
-    again = npp_baselines.fit_predict(method, x[:300], y[:300], x[300:], seed=0)
+    again = baselines.fit_predict(method, x[:300], y[:300], x[300:], seed=0)
     np.testing.assert_array_equal(pred, again)
 
 
 def test_paper_preset_trains_one_step_and_is_table_4s():
     """st-MAE paper preset: one AdamW step on CPU; its GFLOPs per image are Table 4's 18.84."""
-    model = st_mae.build(npp_mae.hyperparameters("paper", None, "osm", None))
+    model = st_mae.build(train.hyperparameters("paper", None, "osm", None))
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     x = torch.randn(1, 3, 224, 224)
     mask = model.choose_mask(1, None, torch.Generator().manual_seed(0))
@@ -130,13 +130,13 @@ def test_paper_preset_trains_one_step_and_is_table_4s():
     loss.backward()
     opt.step()
     assert model(x, torch.tensor([1]), mask).shape == (1, 196, 16 * 16 * 3) and torch.isfinite(loss)
-    assert npp_evaluate.gflops_per_image(model, 224) == pytest.approx(18.84, abs=0.01)
+    assert evaluate.gflops_per_image(model, 224) == pytest.approx(18.84, abs=0.01)
 
 
-def test_st_mae_training_resumes_to_the_same_file(tmp_path, monkeypatch, tiny_run):
-    acq = npp_data.load(tiny_run / "resources/align/tiny")
+def test_st_mae_training_resumes_to_the_same_file(tmp_path, monkeypatch, tiny_aligned):
+    acq = data.load(tiny_aligned / "resources/align/tiny")
     straight = tmp_path / "straight.pt"
-    npp_mae.train(acq, "rgb", straight, max_epochs=3, progress=False)
+    train.train(acq, "rgb", straight, max_epochs=3, progress=False)
 
     calls = {"n": 0}
     loss = st_mae.StMAE.loss
@@ -151,10 +151,10 @@ def test_st_mae_training_resumes_to_the_same_file(tmp_path, monkeypatch, tiny_ru
     out = tmp_path / "killed.pt"
     monkeypatch.setattr(st_mae.StMAE, "loss", crashing)
     with pytest.raises(KeyboardInterrupt):
-        npp_mae.train(acq, "rgb", out, max_epochs=3, progress=False)
+        train.train(acq, "rgb", out, max_epochs=3, progress=False)
     assert not out.exists() and len(list(tmp_path.glob(".killed.pt.*.partial"))) == 1
     monkeypatch.setattr(st_mae.StMAE, "loss", loss)
-    npp_mae.train(acq, "rgb", out, max_epochs=3, progress=False)
+    train.train(acq, "rgb", out, max_epochs=3, progress=False)
     assert out.read_bytes() == straight.read_bytes() and not list(tmp_path.glob(".*.partial"))
 
 
@@ -208,8 +208,8 @@ def test_npp_stage_publishes_every_product(tiny_run):
         held["methods"]["st_mae"]["season_cells"]["mae"], rel=0.2)
 
 
-def test_ablation_reports_every_variant_and_the_effects_sign(tiny_run, tmp_path):
-    proc = _cli("npp-ablation", "--aligned", tiny_run / "resources/align/tiny", "--max-epochs", "1",
+def test_ablation_reports_every_variant_and_the_effects_sign(tiny_aligned, tmp_path):
+    proc = _cli("npp", "ablation", "--aligned", tiny_aligned / "resources/align/tiny", "--max-epochs", "1",
                 "--no-progress", "--metrics", tmp_path / "ablation.json", "--table", tmp_path / "ablation.png")
     assert proc.returncode == 0, proc.stderr
     metrics = json.loads((tmp_path / "ablation.json").read_text())
@@ -243,15 +243,15 @@ def _cli(*args):
 
 def test_a_city_without_osm_masks_at_random(tiny_run, tmp_path):
     aligned = _aligned_copy(tiny_run, tmp_path, osm=False)
-    proc = _cli("npp-train", "--kind", "rgb", "--aligned", aligned, "--max-epochs", "1", "--no-progress",
+    proc = _cli("npp", "train", "--kind", "rgb", "--aligned", aligned, "--no-osm", "--max-epochs", "1", "--no-progress",
                 "--out", tmp_path / "mae_rgb.pt")
     assert proc.returncode == 0, proc.stderr
-    assert "no osm.zarr: st-MAE masks at random" in proc.stderr
-    assert npp_mae.load_model(tmp_path / "mae_rgb.pt")[2]["hyperparameters"]["mask_mode"] == "random"
+    assert "the city has no OSM: st-MAE masks at random" in proc.stderr
+    assert train.load_model(tmp_path / "mae_rgb.pt")[2]["hyperparameters"]["mask_mode"] == "random"
     shutil.copy(tiny_run / "resources/demo/npp/tiny/mae_false_colour.pt", tmp_path)
-    npp.make_maps(aligned, {"rgb": tmp_path / "mae_rgb.pt", "false_colour": tmp_path / "mae_false_colour.pt"},
-                  tmp_path / "maps.nc", max_epochs=5)
-    ds, _ = npp.open_maps(tmp_path / "maps.nc")
+    predict.make_maps(aligned, {"rgb": tmp_path / "mae_rgb.pt", "false_colour": tmp_path / "mae_false_colour.pt"},
+                  tmp_path / "maps.nc", max_epochs=5, osm=False)
+    ds, _ = predict.open_maps(tmp_path / "maps.nc")
     assert ds.attrs["osm_mask"].startswith("random")
 
 
@@ -265,9 +265,9 @@ def test_a_season_without_a_usable_scene_is_reported(tiny_run, tmp_path, caplog)
         var.encoding.clear()
     cube.to_zarr(aligned / "landsat.zarr", group="base", zarr_format=2, consolidated=False)
     models = {k: tiny_run / f"resources/demo/npp/tiny/mae_{k}.pt" for k in ("rgb", "false_colour")}
-    info = npp.make_maps(aligned, models, tmp_path / "maps.nc", max_epochs=5)
+    info = predict.make_maps(aligned, models, tmp_path / "maps.nc", max_epochs=5)
     assert info["missing_seasons"] == ["2020 summer"] and "no usable Landsat scene in 2020 summer" in caplog.text
-    ds, _ = npp.open_maps(tmp_path / "maps.nc")
+    ds, _ = predict.open_maps(tmp_path / "maps.nc")
     assert np.isnan(ds["npp"].sel(year=2020, season="summer")).all() and np.isnan(ds["npp_annual"].sel(year=2020)).all()
     assert np.isfinite(ds["npp_annual"].sel(year=2021)).mean() > 0.99
     assert ds.attrs["missing_seasons"] == "2020 summer"
@@ -276,7 +276,7 @@ def test_a_season_without_a_usable_scene_is_reported(tiny_run, tmp_path, caplog)
 def test_models_of_the_wrong_composite_stop_with_one_line(tiny_run, tmp_path):
     models = {k: tiny_run / "resources/demo/npp/tiny/mae_rgb.pt" for k in ("rgb", "false_colour")}
     with pytest.raises(Exception, match="mae_rgb.pt: is the st-MAE of the rgb composite, not of false_colour"):
-        npp.make_maps(tiny_run / "resources/align/tiny", models, tmp_path / "maps.nc", max_epochs=5)
+        predict.make_maps(tiny_run / "resources/align/tiny", models, tmp_path / "maps.nc", max_epochs=5)
     assert not (tmp_path / "maps.nc").exists()
 
 
@@ -284,4 +284,4 @@ def test_an_unreadable_maps_file_is_one_line(tmp_path):
     bad = tmp_path / "maps.nc"
     bad.write_bytes(b"not a netcdf file")
     with pytest.raises(Exception, match=r"maps.nc: cannot read as the NPP maps NetCDF"):
-        npp.open_maps(bad)
+        predict.open_maps(bad)

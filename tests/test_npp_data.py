@@ -10,14 +10,14 @@ import torch
 from conftest import align_tiny
 
 from urbaneo.errors import InputError
-from urbaneo.products import npp_data, npp_mae
+from urbaneo.stages.npp import data, train
 
 
 @pytest.fixture(scope="module")
 def acq(tiny_city, tmp_path_factory):
     root = tmp_path_factory.mktemp("npp")
     align_tiny(tiny_city, root, "landsat", "osm")
-    return npp_data.load(root)
+    return data.load(root)
 
 
 def test_acquisitions_and_composites(acq):
@@ -37,7 +37,7 @@ def test_acquisitions_and_composites(acq):
 
 
 def test_chips_mark_cloudy_patches(acq):
-    c = npp_data.chips(acq, "rgb", size=16, patch=4, stride=8)
+    c = data.chips(acq, "rgb", size=16, patch=4, stride=8)
     n = len(c.images)
     assert c.images.shape == (n, 3, 16, 16) and c.cloudy.shape == (n, 16) and c.green.shape == (n, 16, 16)
     for k in range(0, n, max(1, n // 7)):  # a patch is cloudy exactly when one of its pixels is unusable
@@ -46,35 +46,35 @@ def test_chips_mark_cloudy_patches(acq):
         expected = [not ok[4 * a:4 * a + 4, 4 * b:4 * b + 4].all() for a in range(4) for b in range(4)]
         assert c.cloudy[k].tolist() == expected
         assert c.season[k] == acq.season[i] and c.year[k] == acq.year[i]
-    train, held = npp_data.split(c)
-    assert len(train) and not c.cloudy[train].any() and (c.year[train] < c.year.max()).all()
+    train_idx, held = data.split(c)
+    assert len(train_idx) and not c.cloudy[train_idx].any() and (c.year[train_idx] < c.year.max()).all()
     assert (c.year[held] == c.year.max()).all()
 
 
 def test_bad_input_is_one_line(acq):
     cloudy = dataclasses.replace(acq, usable=np.zeros_like(acq.usable))
     with pytest.raises(InputError, match="no acquisition has a usable pixel"):
-        npp_data.chips(cloudy, "rgb", size=16, patch=4)
+        data.chips(cloudy, "rgb", size=16, patch=4)
     with pytest.raises(InputError, match=r"smaller than one chip \(64 px\)"):
-        npp_data.chips(acq, "rgb", size=64, patch=4)
+        data.chips(acq, "rgb", size=64, patch=4)
     with pytest.raises(InputError, match="no multiple of the patch size"):
-        npp_data.chips(acq, "rgb", size=18, patch=4)
+        data.chips(acq, "rgb", size=18, patch=4)
 
 
 def test_st_mae_trains_on_the_city_and_fills_its_cloud_gaps(acq, tmp_path):
     out = tmp_path / "rgb" / "model.pt"
-    saved = npp_mae.train(acq, "rgb", out, preset="demo", seed=0, max_epochs=2, progress=False)
+    saved = train.train(acq, "rgb", out, preset="demo", seed=0, max_epochs=2, progress=False)
     assert out.is_file() and not list(out.parent.glob(".*.partial"))
     assert saved["train_chips"] > 0 and len(saved["history"]["epoch"]) == 2
     assert saved["heldout_mse"] is None or np.isfinite(saved["heldout_mse"])
-    again = npp_mae.train(acq, "rgb", tmp_path / "again.pt", preset="demo", seed=0, max_epochs=2, progress=False)
+    again = train.train(acq, "rgb", tmp_path / "again.pt", preset="demo", seed=0, max_epochs=2, progress=False)
     assert (tmp_path / "again.pt").read_bytes() == out.read_bytes()  # seeded: the same bytes
     assert again["heldout_mse"] == saved["heldout_mse"]
 
-    model, scaler, facts = npp_mae.load_model(out)
+    model, scaler, facts = train.load_model(out)
     assert facts["kind"] == "rgb" and facts["hyperparameters"]["mask_mode"] == "osm"
     images = acq.composite("rgb")
-    filled = npp_mae.fill_gaps(model, scaler, images, acq.usable, acq.season)
+    filled = train.fill_gaps(model, scaler, images, acq.usable, acq.season)
     observed = ~np.isnan(images)
     np.testing.assert_array_equal(filled[observed], images[observed])  # what was seen stays as it was
     partly = [i for i in range(len(images)) if 0.05 < acq.usable[i].mean() < 0.95]
@@ -84,4 +84,4 @@ def test_st_mae_trains_on_the_city_and_fills_its_cloud_gaps(acq, tmp_path):
         assert np.nanmin(filled[i]) > -0.5 and np.nanmax(filled[i]) < 1.5  # reflectance, not noise
     torch.save({"format": "something else"}, tmp_path / "other.pt")
     with pytest.raises(InputError, match=r"other.pt: not an st-MAE model file"):
-        npp_mae.load_model(tmp_path / "other.pt")
+        train.load_model(tmp_path / "other.pt")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from urbaneo.products import npp_function as F
+from urbaneo.stages.npp import function as F
 
 
 def test_each_equation_by_hand():

@@ -1,6 +1,6 @@
 """Landsat reader: scene discovery, calibration and masks on a grid, date mosaics, describe, bad input.
 
-Real files: the C2 L2 Amazon scene in shared/data/real; the tiny demo city's C2 L1 scenes; a
+Real files: the C2 L2 Amazon scene in tests/data/real; the tiny demo city's C2 L1 scenes; a
 Collection 1 (BQA) scene rebuilt here from a demo scene.
 """
 

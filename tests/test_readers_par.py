@@ -1,7 +1,7 @@
 """PAR reader: CF-NetCDF, GeoTIFF stacks and HDF4 onto a grid, window sums, city means, describe, bad input.
 
 Real files: the tiny demo city's par/par_daily.nc and the MODIS MOD10A2 HDF4-EOS granule in
-shared/data/real (snow cover, so it tests the general HDF4 path; the PAR logic is tested on a
+tests/data/real (snow cover, so it tests the general HDF4 path; the PAR logic is tested on a
 GLASS-like HDF4 file written here with pyhdf).
 """
 

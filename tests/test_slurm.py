@@ -1,18 +1,18 @@
 """The tiny city on a real single-node SLURM cluster, through the project's SLURM profile.
 
 The cluster is Debian's SLURM 22.05 with munge, slurmdbd and MariaDB (so sacct works) and two fake
-GPUs, started on the loopback interface by ../shared/tools/slurm-local.sh and stopped by PID even
-when the test fails. It needs root (CI runs as root); elsewhere the test is skipped with the reason.
+GPUs on the loopback interface, started and stopped by the project's harness, tools/slurm-cluster.
+The test does not start it: .ci/run runs `tools/slurm-cluster up` before `make test`, exports
+URBANEO_SLURM (the cluster's state folder) and stops the cluster afterwards. Without URBANEO_SLURM
+the test is skipped with the reason (and .ci/run fails when it was skipped).
 """
 
 from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import subprocess
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -24,28 +24,38 @@ from conftest import REPO
 from snakemake_runs import REPRODUCED, copy_workflow, digests, start_snakemake
 from urbaneo.presets import URBAN_DEEP
 
-SLURM_LOCAL = REPO.parent / "shared" / "tools" / "slurm-local.sh"
+HARNESS = REPO / "tools" / "slurm-cluster"
 RUN_LIMIT_S = 1200  # the whole cluster run, under `timeout -s INT` (SIGTERM can leave the plugin hanging)
 SUBMITTED = re.compile(r"Job \d+ has been submitted with SLURM jobid (\d+) \(log: \S*/slurm_logs/rule_(\w+)/(\S+)/\d+\.log\)")
 
 
-@pytest.fixture(scope="module")
+NO_CLUSTER = ("no SLURM cluster: as root, run `eval \"$(tools/slurm-cluster up)\"` (exports URBANEO_SLURM), "
+              "then this test, then `tools/slurm-cluster down --purge`; .ci/run does all three")
+
+
+# session scope: set up (and checked) before the session's tiny_run, which takes minutes
+@pytest.fixture(scope="session")
 def slurm_cluster():
-    if os.geteuid() != 0:
-        pytest.skip("the local SLURM cluster (slurm-local.sh) installs packages and starts daemons as root")
-    if not SLURM_LOCAL.is_file():
-        pytest.skip(f"{SLURM_LOCAL} not found (CI has ../shared beside the clone)")
-    # MariaDB runs as user mysql: the state folder must be reachable, so not under pytest's 0700 tmp
-    lab = Path(tempfile.mkdtemp(prefix="urbaneo-slurm-"))
-    lab.chmod(0o755)
-    env = {**os.environ, "SLURMLAB": str(lab), "WITH_DBD": "1", "FAKE_GPUS": "2"}
-    try:
-        up = subprocess.run(["bash", str(SLURM_LOCAL), "up"], env=env, capture_output=True, text=True, timeout=900)
-        assert up.returncode == 0, f"slurm-local.sh up failed:\n{up.stderr[-3000:]}"
-        yield lab
-    finally:
-        subprocess.run(["bash", str(SLURM_LOCAL), "down", "--purge"], env=env, capture_output=True, timeout=300)
-        shutil.rmtree(lab, ignore_errors=True)
+    """The running cluster named by URBANEO_SLURM: its state folder (tools/slurm-cluster up)."""
+    lab = os.environ.get("URBANEO_SLURM")
+    if not lab:
+        pytest.skip(NO_CLUSTER)
+    lab = Path(lab)
+    settings = {}
+    if (lab / "cluster.env").is_file():
+        for line in (lab / "cluster.env").read_text().splitlines():
+            if line.startswith("export ") and "=" in line:
+                key, value = line[len("export "):].split("=", 1)
+                settings[key] = value.strip("'")
+    # a cluster that was announced but is not there is an error, not a reason to skip
+    status = subprocess.run(["bash", str(HARNESS), "status"], env={**os.environ, "SLURMLAB": str(lab)},
+                            capture_output=True, text=True, timeout=60)
+    assert status.returncode == 0 and settings, (
+        f"URBANEO_SLURM={lab}, but no cluster runs there (tools/slurm-cluster up writes {lab}/cluster.env):\n"
+        f"{status.stdout}{status.stderr}")
+    assert settings.get("WITH_DBD") == "1" and int(settings.get("FAKE_GPUS", "0")) >= 1, (
+        f"the test needs accounting (WITH_DBD=1) and a fake GPU (FAKE_GPUS>=1): {settings}")
+    return lab
 
 
 def ci_profile(wf: Path) -> Path:
@@ -79,7 +89,7 @@ class KillOnce(threading.Thread):
     def run(self):
         while self.proc.poll() is None and self.killed is None:
             jobs = [m[0] for m in SUBMITTED.findall(self.log.read_text())
-                    if m[1] == "train_urban" and "ifcn" in m[2].split("_")]
+                    if m[1] == "urban_train" and "ifcn" in m[2].split("_")]
             if (jobs and squeue_state(jobs[0]) == "RUNNING"
                     and any(self.checkpoints.glob(".model.pt.*.partial"))):
                 subprocess.run(["scancel", "--signal=TERM", "--full", jobs[0]], check=True)
@@ -101,11 +111,12 @@ def sacct(jobs: list[str]) -> dict[str, tuple[str, str]]:
 
 
 # every job of these rules
-GPU_RULES = {"predict_urban", "train_npp_mae", "predict_npp", "longterm_npp", "train_lcz", "predict_lcz", "train_vegplan",
-             "train_vegplan_agent", "plan_vegplan"}
+GPU_RULES = {"urban_predict", "npp_train", "npp_predict", "npp_longterm", "lcz_train", "lcz_predict", "vegplan_train",
+             "vegplan_agent", "vegplan_plan"}
 
 
 @pytest.mark.integration
+@pytest.mark.skipif(not os.environ.get("URBANEO_SLURM"), reason=NO_CLUSTER)  # before any fixture runs
 def test_tiny_city_on_slurm_equals_the_local_run(slurm_cluster, tiny_run, tmp_path):
     wf = copy_workflow(tmp_path / "wf")
     log = tmp_path / "snakemake.log"
@@ -133,12 +144,12 @@ def test_tiny_city_on_slurm_equals_the_local_run(slurm_cluster, tiny_run, tmp_pa
     # the killed training job was resubmitted (a new SLURM job) and the run went on
     assert killer.killed, "the IFCN training job was never seen running with a checkpoint"
     assert states[killer.killed][0] == "FAILED"
-    ifcn = [job for job, rule, wildcards in submitted if rule == "train_urban" and "ifcn" in wildcards.split("_")]
+    ifcn = [job for job, rule, wildcards in submitted if rule == "urban_train" and "ifcn" in wildcards.split("_")]
     assert len(ifcn) == 2 and ifcn[0] == killer.killed and states[ifcn[1]][0] == "COMPLETED"
 
     # GPU-tagged jobs (training and prediction of the networks) were given one GPU, the others none
     for job, rule, wildcards in submitted:
-        wants_gpu = rule in GPU_RULES or (rule == "train_urban" and set(wildcards.split("_")) & set(URBAN_DEEP))
+        wants_gpu = rule in GPU_RULES or (rule == "urban_train" and set(wildcards.split("_")) & set(URBAN_DEEP))
         assert ("gres/gpu=1" in states[job][1]) == bool(wants_gpu), (rule, wildcards, states[job])
 
     # the same bytes as the local run of the same city

@@ -17,7 +17,7 @@ from urbaneo.synth.landsat import l1_product_id, write_l1_scene
 
 H, W = 40, 50
 PID = "LC08_L1TP_120038_20200415_20200423_02_T1"
-REAL_MTLS = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "real" / "landsat-mtl-collection2"
+REAL_MTLS = Path(__file__).resolve().parent / "data" / "real" / "landsat-mtl-collection2"
 
 
 def _scene():
@@ -183,7 +183,6 @@ def test_bad_input_writes_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.skipif(not REAL_MTLS.is_dir(), reason="shared/data/real not available")
 @pytest.mark.parametrize("path", sorted(REAL_MTLS.glob("*_MTL.txt")), ids=lambda p: p.name[:40])
 def test_earth_sun_distance_matches_usgs(path):
     attrs = ls.read_mtl(path)["IMAGE_ATTRIBUTES"]

@@ -160,3 +160,16 @@ def test_save_writes_the_same_bytes_whatever_the_file_name(tmp_path):
     a, b = save(obj, tmp_path / "a.pt"), save(obj, tmp_path / "other" / "b.pt")
     assert a.read_bytes() == b.read_bytes()
     assert torch.equal(torch.load(b, weights_only=True)["w"], obj["w"])
+
+
+def test_the_log_says_counts_every_epoch_and_a_resume(tmp_path, caplog):
+    caplog.set_level("INFO", logger="urbaneo.training")
+    model, kw = _setup()
+    fit(model, epochs=2, checkpoint=tmp_path / "ck.pt", **kw)
+    model, kw = _setup()
+    fit(model, epochs=3, checkpoint=tmp_path / "ck.pt", **kw)
+    lines = [r.getMessage() for r in caplog.records]
+    assert "training Sequential: 32 samples in 4 batches per epoch, epochs 1-2" in lines
+    epochs = [line for line in lines if line.startswith("epoch ") and " val loss " in line and line.endswith(" s)")]
+    assert [line.split()[1] for line in epochs] == ["1/2", "2/2", "3/3"]
+    assert f"resumed from epoch 2 of {tmp_path / 'ck.pt'}" in lines

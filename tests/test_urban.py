@@ -16,11 +16,13 @@ from urbaneo.config import load_city
 from urbaneo.errors import InputError
 from urbaneo.grid import Grid
 from urbaneo.inventory import build_inventory, write_inventory
-from urbaneo.products import urban
-from urbaneo.products.urban_baselines import SvmBaseline
-from urbaneo.products.urban_data import IGNORE, Region, load_region, normalise
-from urbaneo.products.urban_evaluate import evaluate
-from urbaneo.products.urban_publish import polygons, product_params, publish
+from urbaneo.stages.urban.baselines import SvmBaseline
+from urbaneo.stages.urban.data import IGNORE, Region, load_region, normalise
+from urbaneo.stages.urban.evaluate import evaluate
+from urbaneo.stages.urban.model import DEEP, METHODS, hyperparameters, load_model, prediction_files
+from urbaneo.stages.urban.predict import COLOURS, predict, predict_region, to_mask
+from urbaneo.stages.urban.publish import polygons, product_params, publish
+from urbaneo.stages.urban.train import train
 from urbaneo.tiles import make_tiles
 
 EPOCHS = 2  # the plumbing, not the skill: the demo run trains the preset's epochs
@@ -33,11 +35,11 @@ def stage(tiny_urban, tmp_path_factory):
     city = load_city(tiny_urban / "tiny.yaml")
     tiles = out / "urban.parquet"
     make_tiles(city, "urban", "demo", 0, tiny_urban / "viirs.zarr", tiles)
-    models = {m: out / m / "model.pt" for m in urban.METHODS}
+    models = {m: out / m / "model.pt" for m in METHODS}
     for method, path in models.items():
-        urban.train(method, tiny_urban, tiles, path, preset="demo", seed=0, max_epochs=EPOCHS, progress=False)
-    urban.predict(models, tiny_urban, tiles, out, progress=False)
-    files = {m: (models[m], *urban.prediction_files(out, m)) for m in urban.METHODS}
+        train(method, tiny_urban, tiles, path, preset="demo", seed=0, max_epochs=EPOCHS, progress=False)
+    predict(models, tiny_urban, tiles, out, progress=False)
+    files = {m: (models[m], *prediction_files(out, m)) for m in METHODS}
     res = out / "results"
     metrics = evaluate(tiny_urban, tiles, files, res / "metrics.json", res / "metrics.png", res / "methods.png",
                        preset="demo")
@@ -53,9 +55,9 @@ def stage(tiny_urban, tmp_path_factory):
 
 def test_model_files_hold_what_each_method_learned(stage):
     for method, path in stage["models"].items():
-        model = urban.load_model(path)
+        model = load_model(path)
         assert model["method"] == method and model["preset"] == "demo"
-        if method in urban.DEEP:
+        if method in DEEP:
             assert len(model["history"]["epoch"]) == EPOCHS and model["hyperparameters"]["epochs"] == EPOCHS
             assert math.isfinite(model["history"]["train_loss"][-1])
             # only IFCN lowers the learning rate of its first four convolutions (the paper's change)
@@ -65,7 +67,7 @@ def test_model_files_hold_what_each_method_learned(stage):
         assert p.shape == (2, 64, 64) and ((p >= 0) & (p <= 1)).all()
         assert not list(path.parent.glob(".*.partial"))  # the resumable checkpoint goes once training ends
     # the SVM is saved as plain arrays and predicts the same after the round trip
-    svm = urban.load_model(stage["models"]["svm"])
+    svm = load_model(stage["models"]["svm"])
     x = np.random.default_rng(0).random((1, 1, 64, 64), dtype=np.float32)
     refit = SvmBaseline.from_state({k: v.numpy() for k, v in svm["state"].items()})
     assert np.array_equal(svm["probability"](x), refit.predict(x, 64 / 36).astype(np.float32))
@@ -73,14 +75,14 @@ def test_model_files_hold_what_each_method_learned(stage):
 
 def test_every_method_maps_the_region_on_the_label_grid(stage):
     region = stage["region"]
-    for method in urban.METHODS:
-        mask_path, chips_path = urban.prediction_files(stage["out"], method)
+    for method in METHODS:
+        mask_path, chips_path = prediction_files(stage["out"], method)
         ok, errors, _ = validate_cog(mask_path)
         assert ok, errors
         with rasterio.open(mask_path) as src:
             assert (src.width, src.height) == (region.fine_grid.width, region.fine_grid.height)
             assert src.transform == region.fine_grid.transform and src.nodata == IGNORE
-            assert src.colormap(1)[1][:3] == urban.COLOURS[1][:3]
+            assert src.colormap(1)[1][:3] == COLOURS[1][:3]
             assert set(np.unique(src.read(1)).tolist()) <= {0, 1, IGNORE}
         test = np.load(chips_path)
         assert test.dtype == np.uint8 and test.shape[1:] == (64, 64)
@@ -88,7 +90,7 @@ def test_every_method_maps_the_region_on_the_label_grid(stage):
 
 def test_metrics_follow_tables_2_to_4(stage):
     m = stage["metrics"]
-    assert set(m["methods"]) == set(urban.METHODS) and m["chips"]["test"] > 0
+    assert set(m["methods"]) == set(METHODS) and m["chips"]["test"] > 0
     assert m["held_out_town"]["town"] is not None and m["chips"]["dropped_for_held_out_town"]
     for method, entry in m["methods"].items():
         for key in ("tp", "fp", "fn", "precision", "recall", "f1", "kappa", "oa", "mean_iu", "fwavacc"):
@@ -109,13 +111,14 @@ def test_published_product_and_models_validate_offline(stage, tiny_urban):
     assert stac.validate_catalog(run / "catalog.json") == []
     items = stac.load_items(run)
     item = items[item_id]
-    assert set(item["assets"]) == {"mask", "polygons", "overlay", "metrics", "table", "methods"}
+    assert set(item["assets"]) == {"mask", "polygons", "overlay", "metrics", "table", "methods", "loss"}
+    assert (stage["res"] / "loss.png").read_bytes()[:4] == b"\x89PNG"  # one panel per deep method
     derived = {link["href"].split("/")[-1].removesuffix(".json") for link in item["links"] if link["rel"] == "derived_from"}
     assert any(d.startswith("model-urban-ifcn-tiny-") for d in derived)
     assert any(d.startswith("input-viirs-tiny-") for d in derived) and any(d.startswith("input-urban_labels") for d in derived)
     models = [i for i in items.values() if i["collection"] == "models"]
     assert sorted(i["properties"]["urbaneo:key"] for i in models) == sorted(
-        f"urban-{m}" for m in (*urban.DEEP, "svm"))
+        f"urban-{m}" for m in (*DEEP, "svm"))
     ifcn = next(i for i in models if i["properties"]["urbaneo:key"] == "urban-ifcn")
     assert ifcn["properties"]["mlm:framework"] == "PyTorch" and ifcn["properties"]["mlm:hyperparameters"]["epochs"] == EPOCHS
     # an identical second publication is the same version: nothing new
@@ -155,8 +158,8 @@ def test_region_windows_put_predictions_back_where_they_came_from():
     radiance[45:, :] = np.nan  # no data along the bottom
     region = _square_region(radiance)
     t = float(normalise(np.array([5.0]))[0])
-    prob = urban.predict_region(lambda x: (x[:, 0] > t).astype(np.float32), region, 64, 36, progress=False)
-    mask = urban.to_mask(prob)
+    prob = predict_region(lambda x: (x[:, 0] > t).astype(np.float32), region, 64, 36, progress=False)
+    mask = to_mask(prob)
     assert mask.shape == region.fine_grid.shape
     # the block is 10 x 5 km: on the 30 m grid its mapped area is within a few edge pixels of that
     area = (mask == 1).sum() * 900.0
@@ -178,7 +181,7 @@ def test_negative_and_saturated_lights_train_and_predict(tiny_urban, tmp_path):
     x = normalise(radiance)
     assert np.isfinite(x).all() and x.min() == 0.0 and x.max() < 2.5
     region = _square_region(radiance)
-    prob = urban.predict_region(lambda c: np.clip(c[:, 0], 0, 1), region, 64, 36, progress=False)
+    prob = predict_region(lambda c: np.clip(c[:, 0], 0, 1), region, 64, 36, progress=False)
     assert np.nanmax(prob) <= 1.0 and np.isfinite(prob).mean() > 0.9
 
 
@@ -186,18 +189,18 @@ def test_bad_model_file_is_one_line(tmp_path):
     bad = tmp_path / "model.pt"
     bad.write_bytes(b"not a torch file")
     with pytest.raises(InputError, match="cannot read as an urban model file"):
-        urban.load_model(bad)
+        load_model(bad)
     torch.save({"format": "other"}, bad)
     with pytest.raises(InputError, match="not an urban model file"):
-        urban.load_model(bad)
+        load_model(bad)
     with pytest.raises(InputError, match="unknown urban method 'svn'"):
-        urban.hyperparameters("svn", "demo")
+        hyperparameters("svn", "demo")
 
 
 def test_mask_on_another_grid_is_refused(stage, tiny_urban, tmp_path):
     from urbaneo.artifacts.cog import write_cog
 
-    files = {m: (stage["models"][m], *urban.prediction_files(stage["out"], m)) for m in urban.METHODS}
+    files = {m: (stage["models"][m], *prediction_files(stage["out"], m)) for m in METHODS}
     wrong = tmp_path / "mask.tif"
     write_cog(wrong, np.zeros((8, 8), np.uint8), Grid(32650, 0.0, 240.0, 30.0, 8, 8), nodata=IGNORE, band_names="urban")
     files["svm"] = (files["svm"][0], wrong, files["svm"][2])

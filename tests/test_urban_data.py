@@ -10,9 +10,9 @@ import yaml
 from urbaneo import align
 from urbaneo.config import load_city
 from urbaneo.grid import Grid
-from urbaneo.products import urban_baselines as base
-from urbaneo.products.urban_data import (IGNORE, Region, UrbanChips, chips, held_out_town, label_fraction,
-                                         label_mask, load_region, normalise, towns)
+from urbaneo.stages.urban import baselines as base
+from urbaneo.stages.urban.data import (IGNORE, Region, UrbanChips, chips, held_out_town, label_fraction,
+                                       label_mask, load_region, normalise, towns)
 from urbaneo.tiles import checkerboard_chips
 
 from conftest import REPO

@@ -11,10 +11,10 @@ import rasterio
 
 from urbaneo.artifacts.cog import validate_cog
 from urbaneo.errors import InputError
-from urbaneo.products import vegplan as vp
-from urbaneo.products.vegplan_evaluate import METHODS, PREDICTORS
-from urbaneo.products.vegplan_objectives import HARD, Settings, constraints, objectives, problem_from_site
-from urbaneo.products.vegplan_site import read_site
+from urbaneo.stages.vegplan import shared as vp
+from urbaneo.stages.vegplan.evaluate import METHODS, PREDICTORS
+from urbaneo.stages.vegplan.objectives import HARD, Settings, constraints, objectives, problem_from_site
+from urbaneo.stages.vegplan.site import read_site
 
 pytestmark = pytest.mark.integration
 
@@ -85,7 +85,7 @@ def test_a_budget_too_small_is_a_result_not_a_crash(tiny_run, tmp_path, capsys):
 
     res, _ = _paths(tiny_run)
     out = tmp_path / "plan.tif"
-    assert main(["vegplan-plan", "--site", str(res / "site.nc"), "--features", str(res / "features.pt"),
+    assert main(["vegplan", "plan", "--site", str(res / "site.nc"), "--features", str(res / "features.pt"),
                  "--agent", str(res / "agent_cnn_gnn_drl.pt"), "--budget-cny", "1", "--out", str(out)]) == 0
     said = capsys.readouterr().out
     assert "0 cells planted" in said and "nothing can be planted" in said

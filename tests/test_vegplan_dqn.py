@@ -7,10 +7,11 @@ import pytest
 import torch
 
 from urbaneo.presets import ECODEEP
-from urbaneo.products import vegplan
-from urbaneo.products import vegplan_dqn as dqn
-from urbaneo.products import vegplan_objectives as vo
-from urbaneo.products.vegplan_env import PlanningEnv
+from urbaneo.stages.vegplan import dqn
+from urbaneo.stages.vegplan import objectives as vo
+from urbaneo.stages.vegplan import shared as vegplan
+from urbaneo.stages.vegplan.agent import dqn_hyperparameters
+from urbaneo.stages.vegplan.env import PlanningEnv
 
 from vegplan_toys import assert_hard_constraints, random_problem
 
@@ -41,8 +42,8 @@ def agent(seed=0, h=10, w=9, s=5, static=None, **settings):
 
 def train(seed=0):
     pb, static, qnet, planes = agent(seed)
-    env = vegplan._env(pb, static, vegplan.action_values(pb), seed)
-    history = dqn.train_dqn(env, qnet, planes, static, vegplan.dqn_hyperparameters(PRESET), seed=seed)
+    env = vegplan.agent_env(pb, static, vegplan.action_values(pb), seed)
+    history = dqn.train_dqn(env, qnet, planes, static, dqn_hyperparameters(PRESET), seed=seed)
     return env, qnet, planes, static, history
 
 
@@ -55,7 +56,7 @@ def trained():
 
 
 def test_state_planes_of_a_hand_made_plan():
-    forms = ("tree", "grass", " Shrub")  # the site's life forms are matched as vegplan_site does: trimmed, any case
+    forms = ("tree", "grass", " Shrub")  # the site's life forms are matched as site.py does: trimmed, any case
     pb = vo.build_problem((2, 3), [[100.0, 200.0, 0.0], [300.0, 400.0, 500.0]], np.ones((3, 2, 3), bool),
                           np.ones((3, 2, 3)), life_form=forms, **{k: [1.0, 1.0, 1.0] for k in vo.SPECIES_VARIABLES})
     planes = dqn.StatePlanes.of(pb, pb.life_form)
@@ -203,7 +204,7 @@ def test_all_negative_q_stops_at_once_with_an_empty_plan():
     static = static.copy()
     static[-pb.n_species:] = -1.0  # the prior planes: every planting is worth -1, stopping 0
     pb, static, qnet, planes = agent(3, static=static)
-    env = vegplan._env(pb, static, vegplan.action_values(pb), 0)
+    env = vegplan.agent_env(pb, static, vegplan.action_values(pb), 0)
     plan, order, info = dqn.rollout(env, qnet, planes, static)
     assert order == [] and not plan.any() and info["stopped"] and info["step"] == 1
     assert info["objectives"] == pytest.approx(vo.objectives(pb, plan))
@@ -215,7 +216,7 @@ def test_rollout_without_a_stop_action_plants_until_nothing_is_feasible():
     plan, order, _ = dqn.rollout(env, qnet, planes, static)
     assert_hard_constraints(pb, plan)
     assert len(order) == (plan > 0).sum() > 0 and not env.action_masks().any()
-    history = dqn.train_dqn(env, qnet, planes, static, {**vegplan.dqn_hyperparameters(PRESET), "episodes": 2}, seed=0)
+    history = dqn.train_dqn(env, qnet, planes, static, {**dqn_hyperparameters(PRESET), "episodes": 2}, seed=0)
     assert np.isfinite(history["composite"]).all() and np.isfinite(history["loss"][-1])  # trained, no stop action
 
 
@@ -223,7 +224,7 @@ def test_bad_objective_weights_on_the_command_line_stop_with_one_line(tmp_path, 
     from urbaneo.cli import main
 
     out = tmp_path / "plan.tif"
-    args = ["vegplan-plan", "--site", "s.nc", "--features", "f.pt", "--agent", "a.pt", "--out", str(out)]
+    args = ["vegplan", "plan", "--site", "s.nc", "--features", "f.pt", "--agent", "a.pt", "--out", str(out)]
     assert main([*args, "--weights", "csp=high"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["urbaneo: --weights: 'csp=high' is not name=number (e.g. csp=0.3,bi=0.25)"]

@@ -10,8 +10,8 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 from urbaneo.errors import InputError
-from urbaneo.products import vegplan_objectives as vo
-from urbaneo.products.vegplan_env import PlanningEnv, dominates, run_episode
+from urbaneo.stages.vegplan import objectives as vo
+from urbaneo.stages.vegplan.env import PlanningEnv, dominates, run_episode
 
 from vegplan_toys import random_problem
 

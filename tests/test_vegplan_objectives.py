@@ -9,7 +9,7 @@ import pytest
 import xarray as xr
 
 from urbaneo.errors import InputError
-from urbaneo.products import vegplan_objectives as vo
+from urbaneo.stages.vegplan import objectives as vo
 
 from vegplan_toys import assert_hard_constraints, random_fill, random_problem
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from urbaneo.errors import InputError
-from urbaneo.products import vegplan_objectives as vo
-from urbaneo.products import vegplan_planners as vp
+from urbaneo.stages.vegplan import objectives as vo
+from urbaneo.stages.vegplan import planners as vp
 
 from vegplan_toys import assert_hard_constraints, random_fill, random_problem, site, smooth_field
 

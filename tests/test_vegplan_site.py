@@ -15,7 +15,7 @@ import xarray as xr
 from urbaneo import align
 from urbaneo.errors import InputError
 from urbaneo.grid import Grid
-from urbaneo.products import vegplan_site as vs
+from urbaneo.stages.vegplan import site as vs
 from urbaneo.readers.tables import SPECIES_COLUMNS, read_species
 
 from conftest import align_tiny

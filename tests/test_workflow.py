@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -16,6 +17,7 @@ import urbaneo.synth
 from conftest import REPO
 from snakemake_runs import REPRODUCED, copy_workflow, digests, finish, run_all_on_tiny, snakemake, start_snakemake
 from urbaneo.cli import main
+from urbaneo.presets import URBAN_DEEP
 
 TINY_KEYS = set(yaml.safe_load((REPO / "config/cities/tiny.yaml").read_text())["inputs"])
 
@@ -49,16 +51,14 @@ def test_lint_is_clean(wf):
 
 
 def test_dry_runs(wf):
-    tiny = start_snakemake(wf, "-n", "-p", "--workflow-profile", str(wf / "workflow/profiles/default"),
+    tiny = start_snakemake(wf, "-n", "--workflow-profile", str(wf / "workflow/profiles/default"),
                            "all", "--config", "cities=[tiny]")
-    both = start_snakemake(copy_workflow(wf.parent / "wf2"), "-n", "ingest", "--config", "cities=[tiny,demo]")
+    both = start_snakemake(copy_workflow(wf.parent / "wf2"), "-n", "ingested", "--config", "cities=[tiny,demo]")
     batch = start_snakemake(copy_workflow(wf.parent / "wf3"), "-n", "all", "--config", "batch=example")
     tiny, both, batch = finish(tiny), finish(both), finish(batch)
     assert tiny.returncode == 0, tiny.stdout + tiny.stderr
-    # Config reaches the jobs through params, as CLI arguments.
-    assert ("urbaneo synth-city resources/raw/tiny --seed 1 --profile tiny"
-            " --city-config config/cities/tiny.yaml") in tiny.stdout
-    assert "urbaneo inventory --city config/cities/tiny.yaml --out resources/ingest/tiny/inventory.json" in tiny.stdout
+    for path in ("resources/raw/tiny", "resources/ingest/tiny/inventory.json", "results/demo/tiny/vegplan/item.txt"):
+        assert path in tiny.stdout, path
     assert not (wf / "resources").exists()
     assert both.returncode == 0, both.stdout + both.stderr
     for city in ("tiny", "demo"):
@@ -77,9 +77,10 @@ def test_dask_settings_reach_the_align_jobs(wf, tmp_path):
     proc = snakemake(wf, "-n", "-p", "resources/align/tiny/gf2.zarr", "resources/align/tiny/viirs.zarr",
                      "--configfile", str(overlay), "--config", "cities=[tiny]")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert ("urbaneo align --city config/cities/tiny.yaml --source gf2 --out resources/align/tiny/gf2.zarr"
-            " --dask-scheduler local --dask-block 1024 --dask-workers 3 >") in proc.stdout
-    assert "--source viirs --out resources/align/tiny/viirs.zarr >" in proc.stdout  # small grids stay in-process
+    commands = {line.split("--source ")[1].split()[0]: line for line in proc.stdout.splitlines()
+                if line.startswith("urbaneo align ")}
+    assert "--dask-scheduler local --dask-block 1024 --dask-workers 3" in commands["gf2"]
+    assert "--dask" not in commands["viirs"]  # small grids stay in-process
 
 
 REFUSALS = {  # case: (snakemake arguments, the one line expected after "urbaneo: ")
@@ -104,6 +105,7 @@ REFUSALS = {  # case: (snakemake arguments, the one line expected after "urbaneo
 }
 
 
+@pytest.mark.integration
 def test_refusals_are_one_line(tmp_path, write_city):
     """Each bad config or product target a city cannot make stops snakemake with one `urbaneo:` line (run concurrently)."""
     procs = {}
@@ -175,8 +177,8 @@ def test_check_config_cli(tmp_path, write_city, monkeypatch, capsys):
     assert capsys.readouterr().err == "urbaneo: config/config.yaml: run name: additional property not allowed\n"
 
 
-def test_synth_city_cli_passes_the_city(tmp_path, monkeypatch, capsys):
-    """How the synth_city rule meets the generator: the CLI reads the city file and calls synth_city."""
+def test_synth_cli_passes_the_city(tmp_path, monkeypatch, capsys):
+    """How the synth rule meets the generator: the CLI reads the city file and calls synth_city."""
     calls = []
 
     def fake_synth_city(out_dir, **kwargs):
@@ -185,11 +187,11 @@ def test_synth_city_cli_passes_the_city(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setattr(urbaneo.synth, "synth_city", fake_synth_city, raising=False)
     monkeypatch.chdir(REPO)  # read-only use of config/cities/tiny.yaml
-    assert main(["synth-city", str(tmp_path / "tiny"), "--city-config", "config/cities/tiny.yaml"]) == 0
+    assert main(["synth", str(tmp_path / "tiny"), "--city-config", "config/cities/tiny.yaml"]) == 0
     assert calls == [(str(tmp_path / "tiny"), {"seed": 1, "profile": "tiny", "aoi": [118.745, 32.030, 118.760, 32.043],
                                                 "years": [2020, 2021], "region_buffer_km": 19, "name": "tiny"})]
     assert "wrote 3 paths for 2 inputs" in capsys.readouterr().out
-    assert main(["synth-city", str(tmp_path / "other"), "--seed", "7", "--profile", "tiny"]) == 0
+    assert main(["synth", str(tmp_path / "other"), "--seed", "7", "--profile", "tiny"]) == 0
     assert calls[-1] == (str(tmp_path / "other"), {"seed": 7, "profile": "tiny"})
 
 
@@ -207,7 +209,7 @@ def test_all_on_tiny_generated_city(tiny_run):
             assert len(f["sha256"]) == 64 and f["size"] == (wf / f["path"]).stat().st_size
     first = inventory["inputs"]["gf2"]["files"][0]
     assert hashlib.sha256((wf / first["path"]).read_bytes()).hexdigest() == first["sha256"]
-    for rule in ("synth_city", "inventory", "ingest_landsat", "align_landsat", "tiles_lcz"):
+    for rule in ("synth", "inventory", "ingest_landsat", "align_landsat", "tiles_lcz"):
         assert (wf / f"logs/tiny/{rule}.log").is_file() and (wf / f"benchmarks/tiny/{rule}.tsv").is_file()
     # every source ingested and aligned, every model tiled
     for key in TINY_KEYS:
@@ -237,7 +239,7 @@ def test_all_on_tiny_generated_city(tiny_run):
     metrics = json.loads((urban / "metrics.json").read_text())
     assert set(metrics["methods"]) == {"ifcn", "fcn32s", "fcn16s", "fcn8s", "unet", "svm", "otsu", "threshold"}
     for method in ("ifcn", "svm"):
-        assert (wf / f"logs/tiny/train_urban_{method}_demo.log").is_file()
+        assert (wf / f"logs/tiny/urban_train_{method}_demo.log").is_file()
     snapshot = yaml.safe_load((wf / "results/demo/config.yaml").read_text())
     assert snapshot["config"]["cities"] == ["tiny"] and snapshot["cities"]["tiny"]["region_buffer_km"] == 19
 
@@ -246,9 +248,12 @@ def test_all_on_tiny_generated_city(tiny_run):
 
 
 @pytest.mark.integration
+@pytest.mark.skipif(bool(os.environ.get("URBANEO_SLURM")),
+                    reason="tests/test_slurm.py makes the second run (on the cluster) and the same comparison")
 def test_same_city_twice_gives_byte_identical_outputs(tiny_run, tmp_path):
     """Reproducibility: a second run in another folder writes the same bytes (inputs, tiles, trained
-    models and their predictions, everything published)."""
+    models and their predictions, everything published). Where a SLURM cluster is up (CI), the
+    SLURM test's run is that second run."""
     again = run_all_on_tiny(tmp_path / "wf")
     for folder in REPRODUCED:
         first, second = digests(tiny_run / folder), digests(again / folder)
@@ -268,8 +273,8 @@ def test_changing_one_param_makes_a_new_version(tiny_run, tmp_path, capsys):
     proc = snakemake(wf, "--cores", "2", "urban", "--config", "cities=[tiny]", "max_epochs=2", timeout=900)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     ran = set(re.findall(r"rule (\w+):", proc.stdout + proc.stderr))
-    assert {"train_urban", "predict_urban", "evaluate_urban", "publish_urban"} <= ran
-    assert not ran & {"synth_city", "align_source", "ingest_source", "tiles"}
+    assert {"urban_train", "urban_predict", "urban_evaluate", "urban_publish"} <= ran
+    assert not ran & {"synth", "align", "ingest", "tiles"}
     new = (wf / "results/demo/tiny/urban/item.txt").read_text().strip()
     assert new != old
     items = load_items(wf / "results/demo")
@@ -291,5 +296,48 @@ def test_report_holds_every_published_figure(tiny_run, tmp_path):
     proc = snakemake(tiny_run, "--report", str(report), "all", "--config", "cities=[tiny]", timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     added = set(re.findall(r"Adding (\S+\.png)", proc.stdout + proc.stderr))
-    assert {"urban_overlay.png", "metrics.png", "methods.png", "viirs.png", "landsat.png"} <= added
+    assert {"urban_overlay.png", "metrics.png", "methods.png", "viirs.png", "landsat.png", "loss.png"} <= added
     assert report.stat().st_size > 100_000
+
+
+@pytest.mark.integration
+def test_removing_osm_reruns_exactly_the_jobs_that_read_it(tiny_run, tmp_path):
+    """The NPP jobs take OSM only through their declared inputs: a city file without `osm` reruns the
+    inventory (its file list changed) and the NPP jobs, which are told so and read no OSM store."""
+    wf = tmp_path / "wf"
+    shutil.copytree(tiny_run, wf, symlinks=True)  # copy2 keeps mtimes: nothing reruns by age
+    city = wf / "config/cities/tiny.yaml"
+    data = yaml.safe_load(city.read_text())
+    del data["inputs"]["osm"]
+    city.write_text(yaml.safe_dump(data, sort_keys=False))
+    proc = snakemake(wf, "-n", "-p", "npp", "--config", "cities=[tiny]")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    jobs = set(re.findall(r"^(?:local)?rule (\w+):", proc.stdout, re.M))
+    assert jobs == {"inventory", "publish_inputs", "npp_train", "npp_predict", "npp_evaluate", "npp_longterm",
+                    "npp_publish"}
+    commands = [line for line in proc.stdout.splitlines() if re.match(r"(urbaneo|\S*torchrun.*) npp ", line)]
+    assert len(commands) == 6 and all("--no-osm" in c for c in commands)
+    assert "osm.zarr" not in proc.stdout
+
+
+@pytest.mark.integration
+def test_editing_one_hyperparameter_reruns_exactly_its_jobs(tiny_run, tmp_path):
+    """A learning rate edited in presets.py (here in a copy of the package put first on the path) reruns
+    the urban stage's deep-network training and what depends on it, and nothing else."""
+    wf = tmp_path / "wf"
+    shutil.copytree(tiny_run, wf, symlinks=True)
+    package = tmp_path / "src" / "urbaneo"
+    shutil.copytree(Path(urbaneo.__file__).parent, package, ignore=shutil.ignore_patterns("__pycache__"))
+    presets = package / "presets.py"
+    text = presets.read_text()
+    assert '"demo": {"epochs": 30, "batch_size": 8, "lr": 1e-3,' in text
+    presets.write_text(text.replace('"demo": {"epochs": 30, "batch_size": 8, "lr": 1e-3,',
+                                    '"demo": {"epochs": 30, "batch_size": 8, "lr": 2e-3,'))
+    proc = snakemake(wf, "-n", "--rerun-triggers", "params", "all", "--config", "cities=[tiny]",
+                     env={"PYTHONPATH": str(package.parent)})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    jobs = re.findall(r"^(?:local)?rule (\w+):", proc.stdout, re.M)
+    assert jobs.count("urban_train") == len(URBAN_DEEP)  # the thresholds and the SVM use no learning rate
+    assert set(jobs) == {"urban_train", "urban_predict", "urban_evaluate", "urban_publish", "vegplan_site",
+                         "vegplan_train", "vegplan_agent", "vegplan_plan", "vegplan_evaluate", "vegplan_robustness",
+                         "vegplan_publish"}  # the vegetation plan reads the urban mask

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from urbaneo.products import vegplan_objectives as vo
+from urbaneo.stages.vegplan import objectives as vo
 from urbaneo.synth.formats import species_table
 
 SITE_FEATURES = ("ndvi", "building_fraction", "green_fraction", "temp_c", "ph", "uhi")
@@ -53,7 +53,7 @@ def smooth_field(rng, h, w, n):
 
 
 def site(h=15, w=14, s=6, seed=0) -> xr.Dataset:
-    """A small site Dataset with the spec's variable names (what vegplan_site.build_site writes): smooth
+    """A small site Dataset with the spec's variable names (what stages.vegplan.site.build_site writes): smooth
     features, plantable area, per-species suitability and compatibility, the species table's traits."""
     rng = np.random.default_rng(seed)
     table = species_table(rng, s)

@@ -1,9 +1,6 @@
-"""`urbaneo ingest` and `urbaneo align`: check each source of a city, then put it on the city's grids.
+"""`urbaneo align`: put each source of a city on the city's grids.
 
-ingest: every file of a source is opened by its reader (`describe`), so a bad file stops the run
-with one line before any long job starts; the facts go to resources/ingest/{city}/{source}.json.
-
-align: each source is read onto the grids it is used on (urbaneo.grid.CityGrids) and stored as
+Each source is read onto the grids it is used on (urbaneo.grid.CityGrids) and stored as
 an xarray dataset in Zarr, one group per grid, chunked so that it opens lazily with dask:
 resources/align/{city}/{source}.zarr. Models train from these cubes, never from the raw files.
 
@@ -17,6 +14,8 @@ in-process one (tested).
 
 from __future__ import annotations
 
+import argparse
+
 import json
 import re
 import warnings
@@ -28,11 +27,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .atomic import atomic_dir, atomic_path
+from .atomic import atomic_dir
 from .config import aoi_bounds, city_root, resolve_input
 from .errors import InputError
 from .grid import CityGrids, Grid, city_grids, to_dataarray
-from .inspect import describer
 from .readers import gf2, labels, landsat, osm, par, population, tables, viirs
 
 CHUNK = 512  # pixels per chunk side in the Zarr stores
@@ -53,18 +51,6 @@ def grids_of(city: Mapping) -> CityGrids:
 def input_paths(city: Mapping, source: str) -> list[Path]:
     root = city_root(city)
     return [root / p for p in resolve_input(city, source)]
-
-
-# --- ingest -----------------------------------------------------------------------------------------
-
-
-def ingest(city: Mapping, source: str, out: str | Path) -> dict:
-    """Describe every input of ``source`` with its reader (a bad file is an InputError) and save the facts."""
-    describe = describer(source)
-    facts = {"city": city["name"], "source": source, "files": [describe(p) for p in input_paths(city, source)]}
-    with atomic_path(out) as tmp:
-        tmp.write_text(json.dumps(facts, indent=2, sort_keys=True, default=str) + "\n")
-    return facts
 
 
 # --- align ------------------------------------------------------------------------------------------
@@ -279,3 +265,28 @@ def open_aligned(path: str | Path, group: str) -> xr.Dataset:
         return xr.open_zarr(path, group=group, consolidated=False, zarr_format=2, decode_coords="all")
     except (FileNotFoundError, KeyError, ValueError) as err:
         raise InputError(path, f"no aligned group '{group}' ({err})") from None
+
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--city", required=True, metavar="PATH", help="city file (config/cities/<name>.yaml)")
+    p.add_argument("--source", required=True, help="input key, e.g. landsat, gf2, viirs, osm")
+    p.add_argument("--out", required=True, metavar="ZARR")
+    p.add_argument("--dask-scheduler", metavar="local|ADDRESS",
+                   help="read big grids (VHR) block by block on a dask cluster: 'local' or tcp://host:8786")
+    p.add_argument("--dask-block", type=int, default=2048, metavar="PX", help="block side in pixels (default 2048)")
+    p.add_argument("--dask-workers", type=int, default=2, metavar="N", help="workers of a local cluster (default 2)")
+
+
+def main(args: argparse.Namespace) -> int:
+    import warnings
+
+    from urbaneo.config import load_city
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PendingDeprecationWarning)  # rasterio's own affine "*" notices
+        summary = align(load_city(args.city), args.source, args.out, dask_scheduler=args.dask_scheduler,
+                        block=args.dask_block, workers=args.dask_workers)
+    for group, variables in summary.items():
+        print(f"align {args.source} [{group}]: " + ", ".join(f"{k}{tuple(v)}" for k, v in variables.items()))
+    return 0

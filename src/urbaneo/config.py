@@ -47,9 +47,8 @@ class CityConfig(dict):
 
 
 def schema_dir() -> Path:
-    """Folder of the JSON schemas: the workflow's, beside the source tree, else under the cwd."""
-    here = Path(__file__).resolve().parents[2] / "workflow" / "schemas"
-    return here if here.is_dir() else Path.cwd() / "workflow" / "schemas"
+    """Folder of the config, batch and city schemas (package data)."""
+    return Path(__file__).resolve().parent / "schemas"
 
 
 def load_config(path_or_dict: str | os.PathLike | Mapping, *, where: str | None = None,

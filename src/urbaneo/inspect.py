@@ -18,23 +18,7 @@ import rasterio
 
 from .atomic import atomic_path
 from .errors import InputError
-
-# input key of a city file -> (reader module, describe function, its `kind` argument if it takes one)
-READERS = {
-    "landsat": ("landsat", "describe", None),
-    "gf2": ("gf2", "describe", None),
-    "viirs": ("viirs", "describe", None),
-    "par": ("par", "describe", None),
-    "osm": ("osm", "describe", None),
-    "npp_reference": ("labels", "describe_npp_reference", None),
-    "lcz_labels": ("labels", "describe_lcz", None),
-    "urban_labels": ("labels", "describe_urban", None),
-    "stations": ("tables", "describe", "stations"),
-    "soil": ("tables", "describe", "soil"),
-    "species": ("tables", "describe", "species"),
-    "population": ("population", "describe", None),
-}
-
+from .registry import READERS
 
 def describer(key: str):
     """The reader function that describes one input of this city-file key."""

@@ -7,6 +7,8 @@ inputs under the repository root.
 
 from __future__ import annotations
 
+import argparse
+
 import hashlib
 import json
 import os
@@ -80,3 +82,20 @@ def build_inventory(city: Mapping, *, workers: int = 1) -> dict:
 def write_inventory(inventory: dict, out: str | os.PathLike) -> None:
     with atomic_path(out) as tmp:
         tmp.write_text(json.dumps(inventory, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--city", required=True, metavar="PATH", help="city file (config/cities/<name>.yaml)")
+    p.add_argument("--out", required=True, metavar="PATH", help="inventory JSON to write")
+    p.add_argument("--threads", type=int, default=1, help="files hashed in parallel")
+
+
+def main(args: argparse.Namespace) -> int:
+    from urbaneo.config import load_city
+
+    inventory = build_inventory(load_city(args.city), workers=args.threads)
+    write_inventory(inventory, args.out)
+    n_files = sum(len(entry["files"]) for entry in inventory["inputs"].values())
+    print(f"inventory: {n_files} files in {len(inventory['inputs'])} inputs -> {args.out}")
+    return 0

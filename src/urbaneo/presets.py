@@ -37,7 +37,7 @@ VEGPLAN_AGENTS = ("cnn_gnn_drl", "cnn_drl", "gnn_drl", "drl")
 # these are our choices (Caffe FCN's usual 1e-4 for `paper`; a larger rate so the narrow demo nets
 # converge in a CPU minute). `low_lr_mult` scales the first four convolutions of IFCN only, the
 # paper's change; the FCN baselines keep multiplier 1 there, as in Long et al. `augment`: random
-# flips and quarter turns of each chip (not in the paper; see urban_data.UrbanChips).
+# flips and quarter turns of each chip (not in the paper; see stages/urban/data.UrbanChips).
 URBAN_TRAIN = {
     "demo": {"epochs": 30, "batch_size": 8, "lr": 1e-3, "low_lr_mult": 0.1, "bias_mult": 2.0, "dropout": 0.5, "augment": True},
     "paper": {"epochs": 100, "batch_size": 8, "lr": 1e-4, "low_lr_mult": 0.1, "bias_mult": 2.0, "dropout": 0.5, "augment": True},

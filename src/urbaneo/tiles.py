@@ -7,6 +7,8 @@ put back on the city grid by `mosaic`.
 
 from __future__ import annotations
 
+import argparse
+
 from pathlib import Path
 
 import geopandas as gpd
@@ -216,3 +218,22 @@ def make_tiles(city, model: str, preset: str, seed: int, aligned: str | Path, ou
         raise InputError(aligned, f"no {size['size']}x{size['size']} tile of the {spec['grid']} grid has enough data")
     write_index(index, out)
     return index
+
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--city", required=True, metavar="PATH", help="city file (config/cities/<name>.yaml)")
+    p.add_argument("--model", required=True, choices=("npp", "lcz", "urban", "vegplan"))
+    p.add_argument("--preset", default="demo", choices=("demo", "paper"))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--aligned", required=True, metavar="ZARR", help="the aligned source the model is cut from")
+    p.add_argument("--out", required=True, metavar="PATH")
+
+
+def main(args: argparse.Namespace) -> int:
+    from urbaneo.config import load_city
+
+    index = make_tiles(load_city(args.city), args.model, args.preset, args.seed, args.aligned, args.out)
+    counts = index["split"].value_counts().sort_index()
+    print(f"tiles {args.model}: {len(index)} tiles ({', '.join(f'{k} {v}' for k, v in counts.items())}) -> {args.out}")
+    return 0

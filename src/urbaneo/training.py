@@ -25,9 +25,11 @@ or a dict (``model(**x)``); the loss is ``loss_fn(model_output, target)``.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import random
+import time
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -226,6 +228,33 @@ def save(obj: Any, path: str | os.PathLike) -> Path:
     return Path(path)
 
 
+def save_model(data: Mapping, out: str | os.PathLike, checkpoint: Path | None = None) -> Mapping:
+    """Write a product's model file on rank 0 (the other ranks of a data-parallel run hold the same
+    weights), then drop the training's resumable checkpoint; ``data`` back."""
+    if is_main_process():
+        save(data, out)
+        if checkpoint is not None:
+            checkpoint.unlink(missing_ok=True)
+    return data
+
+
+def train_and_save(model: nn.Module, loader, out: str | os.PathLike, *, shaping: tuple,
+                   model_file: Callable[[dict], Mapping], **fit_kwargs) -> Mapping:
+    """``fit`` with a resumable checkpoint beside ``out``, then the model file ``model_file(history)``
+    saved to ``out`` (``save_model``).
+
+    The checkpoint is named by ``shaping``, everything that shapes the training (settings, and the
+    training arrays themselves), so an interrupted job resumes and a changed config never resumes a
+    stale checkpoint."""
+    out = Path(out)
+    digest = hashlib.sha256()
+    for part in shaping:
+        digest.update(part.tobytes() if isinstance(part, np.ndarray) else repr(part).encode())
+    checkpoint = out.with_name(f".{out.name}.{digest.hexdigest()[:16]}.partial")
+    history = fit(model, loader, checkpoint=checkpoint, **fit_kwargs)
+    return save_model(model_file(history), out, checkpoint)
+
+
 def _mean_loss(model, loader, loss_fn, dev) -> float:
     model.eval()
     total, count = 0.0, 0
@@ -289,10 +318,13 @@ def fit(
         _set_rng_state(state["rng"], generator)
         history = {k: list(v) for k, v in state["history"].items()}
         start = int(state["epoch"])
-        log.info("resuming %s after epoch %d", checkpoint, start)
+        log.info("resumed from epoch %d of %s", start, checkpoint)
+    log.info("training %s: %s samples in %d batches per epoch, epochs %d-%d", type(model).__name__,
+             _count(train_loader), len(train_loader), start + 1, epochs)
 
     step = 0
     for epoch in range(start + 1, epochs + 1):
+        began = time.perf_counter()
         model.train()
         if sampler is not None:
             sampler.set_epoch(epoch)
@@ -324,13 +356,20 @@ def fit(
         history["epoch"].append(epoch)
         history["train_loss"].append(train_loss)
         history["val_loss"].append(val_loss)
-        log.info("epoch %d/%d train loss %.6g%s", epoch, epochs, train_loss,
-                 "" if val_loss is None else f" val loss {val_loss:.6g}")
+        log.info("epoch %d/%d train loss %.6g%s (%.1f s)", epoch, epochs, train_loss,
+                 "" if val_loss is None else f" val loss {val_loss:.6g}", time.perf_counter() - began)
         if checkpoint is not None and is_main_process():
             _save_checkpoint(checkpoint, model, optimizer, scheduler, epoch, history, generator)
         if sampler is not None:
             torch.distributed.barrier()  # no rank starts the next epoch (or leaves) before the checkpoint is written
     return history
+
+
+def _count(loader) -> int | str:
+    try:
+        return len(loader.dataset)
+    except TypeError:  # an iterable dataset
+        return "?"
 
 
 def predict(model: nn.Module, loader) -> Any:

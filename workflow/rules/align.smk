@@ -1,7 +1,7 @@
 # Align: each source of a city on the grids it is used on (urbaneo.grid.CityGrids), as Zarr.
 
 
-rule align_source:
+rule align:
     input:
         raw_inputs,
         "resources/ingest/{city}/{source}.json",
@@ -39,6 +39,7 @@ rule tiles:
     wildcard_constraints:
         model=one_of(TILES),
     params:
+        tiling=lambda wildcards: TILES[wildcards.model][config["preset"]],
         city_config=lambda wildcards: city_file(config, wildcards.city),
         preset=config["preset"],
         seed=config["seed"],

@@ -16,21 +16,16 @@ from urbaneo.config import (
     load_cities,
     load_config,
 )
-from urbaneo.align import ALIGNERS, BLOCKWISE
 from urbaneo.errors import InputError
-from urbaneo.inspect import READERS
-from urbaneo.presets import TILES, URBAN_DEEP, URBAN_METHODS, VEGPLAN_AGENTS
-from urbaneo.previews import PREVIEWS
 from urbaneo.inventory import input_files
+from urbaneo import presets
+from urbaneo.presets import TILES, URBAN_DEEP, URBAN_METHODS, VEGPLAN_AGENTS
+from urbaneo.registry import ALIGNED, BLOCKWISE, INGESTED, PREVIEWED
 
 # Jobs call the `urbaneo` CLI installed beside the Python running Snakemake, so
 # `.venv/bin/snakemake` works without activating the venv (a conda env, with
 # --sdm conda, still comes first on PATH when it is activated for a job).
 os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
-
-INGESTED = sorted(READERS)  # every input key has a reader
-ALIGNED = sorted(ALIGNERS)  # the gridded ones (the species table is used as a table)
-PREVIEWED = sorted(PREVIEWS)
 
 # Software of every rule: the urbaneo package (used with --sdm conda).
 URBANEO_ENV = "../../envs/urbaneo.yaml"
@@ -194,6 +189,17 @@ def npp_aligned(wildcards):
     """The aligned stores of the NPP stage; OSM only when the city has it (else st-MAE masks at random)."""
     sources = ["landsat", "par", "npp_reference"] + (["osm"] if "osm" in CITIES[wildcards.city]["inputs"] else [])
     return [f"resources/align/{wildcards.city}/{s}.zarr" for s in sources]
+
+
+def preset_of(*tables):
+    """The run preset's entries of these presets.py tables, for params: not on the command line
+    (the code reads the same table), but listed so that editing a hyperparameter reruns its jobs."""
+    return {name: getattr(presets, name)[config["preset"]] for name in tables}
+
+
+def npp_osm_arg(wildcards):
+    """The city lists no OSM: the NPP jobs are told so (and read no OSM store)."""
+    return "" if "osm" in CITIES[wildcards.city]["inputs"] else " --no-osm"
 
 
 def mae_arg(wildcards):

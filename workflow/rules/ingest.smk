@@ -25,7 +25,7 @@ rule inventory:
         " --threads {threads} > {log} 2>&1"
 
 
-rule ingest_source:
+rule ingest:
     input:
         raw_inputs,
     output:

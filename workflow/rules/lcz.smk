@@ -2,7 +2,7 @@
 # (Table 2 beside a random forest), publish.
 
 
-rule train_lcz:
+rule lcz_train:
     input:
         tiles="resources/tiles/{city}/lcz.parquet",
         gf2="resources/align/{city}/gf2.zarr",
@@ -11,12 +11,13 @@ rule train_lcz:
     output:
         "resources/{run}/lcz/{city}/model.pt",
     params:
+        hyperparameters=preset_of("SU_NET"),
         args=lcz_args,
         launcher=train_launcher,
     log:
-        "logs/{city}/train_lcz_{run}.log",
+        "logs/{city}/lcz_train_{run}.log",
     benchmark:
-        "benchmarks/{city}/train_lcz_{run}.tsv"
+        "benchmarks/{city}/lcz_train_{run}.tsv"
     threads: train_threads
     resources:
         mem_mb=lcz_mem_mb,
@@ -25,11 +26,11 @@ rule train_lcz:
     conda:
         URBANEO_ENV
     shell:
-        "{params.launcher} lcz-train --aligned resources/align/{wildcards.city} --tiles {input.tiles}{params.args}"
+        "{params.launcher} lcz train --aligned resources/align/{wildcards.city} --tiles {input.tiles}{params.args}"
         " --threads {threads} --no-progress --out {output} > {log} 2>&1"
 
 
-rule predict_lcz:
+rule lcz_predict:
     input:
         model="resources/{run}/lcz/{city}/model.pt",
         gf2="resources/align/{city}/gf2.zarr",
@@ -37,9 +38,9 @@ rule predict_lcz:
         "resources/{run}/lcz/{city}/lcz.tif",
         "resources/{run}/lcz/{city}/abundance.tif",
     log:
-        "logs/{city}/predict_lcz_{run}.log",
+        "logs/{city}/lcz_predict_{run}.log",
     benchmark:
-        "benchmarks/{city}/predict_lcz_{run}.tsv"
+        "benchmarks/{city}/lcz_predict_{run}.tsv"
     threads: config["threads"]
     resources:
         mem_mb=lcz_mem_mb,
@@ -48,11 +49,11 @@ rule predict_lcz:
     conda:
         URBANEO_ENV
     shell:
-        "urbaneo lcz-predict --model {input.model} --aligned resources/align/{wildcards.city}"
+        "urbaneo lcz predict --model {input.model} --aligned resources/align/{wildcards.city}"
         " --threads {threads} --no-progress > {log} 2>&1"
 
 
-rule evaluate_lcz:
+rule lcz_evaluate:
     input:
         model="resources/{run}/lcz/{city}/model.pt",
         map="resources/{run}/lcz/{city}/lcz.tif",
@@ -86,9 +87,9 @@ rule evaluate_lcz:
     params:
         seed=config["seed"],
     log:
-        "logs/{city}/evaluate_lcz_{run}.log",
+        "logs/{city}/lcz_evaluate_{run}.log",
     benchmark:
-        "benchmarks/{city}/evaluate_lcz_{run}.tsv"
+        "benchmarks/{city}/lcz_evaluate_{run}.tsv"
     threads: 1
     resources:
         mem_mb=lcz_mem_mb,
@@ -96,11 +97,11 @@ rule evaluate_lcz:
     conda:
         URBANEO_ENV
     shell:
-        "urbaneo lcz-evaluate --model {input.model} --aligned resources/align/{wildcards.city} --tiles {input.tiles}"
+        "urbaneo lcz evaluate --model {input.model} --aligned resources/align/{wildcards.city} --tiles {input.tiles}"
         " --seed {params.seed} --metrics {output.metrics} --threads {threads} --no-progress > {log} 2>&1"
 
 
-rule publish_lcz:
+rule lcz_publish:
     input:
         model="resources/{run}/lcz/{city}/model.pt",
         maps=multiext("resources/{run}/lcz/{city}/", "lcz.tif", "abundance.tif"),
@@ -123,13 +124,21 @@ rule publish_lcz:
             subcategory="{city}",
             labels={"city": "{city}", "figure": "abundances"},
         ),
+        loss=report(
+            "results/{run}/{city}/lcz/loss.png",
+            caption="../report/lcz.rst",
+            category="Local Climate Zones",
+            subcategory="{city}",
+            labels={"city": "{city}", "figure": "SU-Net training and validation loss per epoch"},
+        ),
     params:
+        hyperparameters=preset_of("SU_NET"),
         args=lcz_args,
         period=lambda wildcards: [min(CITIES[wildcards.city]["years"]), max(CITIES[wildcards.city]["years"])],
     log:
-        "logs/{city}/publish_lcz_{run}.log",
+        "logs/{city}/lcz_publish_{run}.log",
     benchmark:
-        "benchmarks/{city}/publish_lcz_{run}.tsv"
+        "benchmarks/{city}/lcz_publish_{run}.tsv"
     threads: 1
     resources:
         mem_mb=lcz_mem_mb,
@@ -137,5 +146,5 @@ rule publish_lcz:
     conda:
         URBANEO_ENV
     shell:
-        "urbaneo lcz-publish --city {wildcards.city} --run-dir results/{wildcards.run} --model {input.model}"
+        "urbaneo lcz publish --city {wildcards.city} --run-dir results/{wildcards.run} --model {input.model}"
         "{params.args} --period {params.period} --out {output.item} > {log} 2>&1"

@@ -2,7 +2,7 @@
 # (cloud gaps filled, PAR forecast by the RNN, eqs. 5-8), their evaluation and the published product.
 
 
-rule train_npp_mae:
+rule npp_train:
     input:
         npp_aligned,
         weights=mae_weights_input,
@@ -11,15 +11,17 @@ rule train_npp_mae:
     wildcard_constraints:
         kind="rgb|false_colour",
     params:
+        hyperparameters=preset_of("ST_MAE"),
+        osm=npp_osm_arg,
         preset=config["preset"],
         seed=config["seed"],
         max_epochs=max_epochs_arg,
         mae=mae_arg,
         launcher=train_launcher,
     log:
-        "logs/{city}/train_npp_mae_{kind}_{run}.log",
+        "logs/{city}/npp_train_{kind}_{run}.log",
     benchmark:
-        "benchmarks/{city}/train_npp_mae_{kind}_{run}.tsv"
+        "benchmarks/{city}/npp_train_{kind}_{run}.tsv"
     threads: train_threads
     resources:
         mem_mb=2000,
@@ -28,25 +30,27 @@ rule train_npp_mae:
     conda:
         URBANEO_ENV
     shell:
-        "{params.launcher} npp-train --kind {wildcards.kind} --aligned resources/align/{wildcards.city}"
+        "{params.launcher} npp train --kind {wildcards.kind} --aligned resources/align/{wildcards.city}{params.osm}"
         " --preset {params.preset} --seed {params.seed}{params.max_epochs}{params.mae}"
         " --threads {threads} --no-progress --out {output} > {log} 2>&1"
 
 
-rule predict_npp:
+rule npp_predict:
     input:
         npp_aligned,
         models=expand("resources/{{run}}/npp/{{city}}/mae_{kind}.pt", kind=NPP_KINDS),
     output:
         "resources/{run}/npp/{city}/maps.nc",
     params:
+        hyperparameters=preset_of("PAR_RNN"),
+        osm=npp_osm_arg,
         preset=config["preset"],
         seed=config["seed"],
         max_epochs=max_epochs_arg,
     log:
-        "logs/{city}/predict_npp_{run}.log",
+        "logs/{city}/npp_predict_{run}.log",
     benchmark:
-        "benchmarks/{city}/predict_npp_{run}.tsv"
+        "benchmarks/{city}/npp_predict_{run}.tsv"
     threads: config["threads"]
     resources:
         mem_mb=3000,
@@ -55,17 +59,17 @@ rule predict_npp:
     conda:
         URBANEO_ENV
     shell:
-        "urbaneo npp-predict --aligned resources/align/{wildcards.city} --models resources/{wildcards.run}/npp/{wildcards.city}"
+        "urbaneo npp predict --aligned resources/align/{wildcards.city}{params.osm} --models resources/{wildcards.run}/npp/{wildcards.city}"
         " --preset {params.preset} --seed {params.seed}{params.max_epochs} --threads {threads} --no-progress"
         " --out {output} > {log} 2>&1"
 
 
-rule evaluate_npp:
+rule npp_evaluate:
     input:
         npp_aligned,
         maps="resources/{run}/npp/{city}/maps.nc",
         models=expand("resources/{{run}}/npp/{{city}}/mae_{kind}.pt", kind=NPP_KINDS),
-        benchmarks=expand("benchmarks/{{city}}/train_npp_mae_{kind}_{{run}}.tsv", kind=NPP_KINDS),
+        benchmarks=expand("benchmarks/{{city}}/npp_train_{kind}_{{run}}.tsv", kind=NPP_KINDS),
     output:
         metrics="results/{run}/{city}/npp/metrics.json",
         timings="results/{run}/{city}/npp/timings.json",
@@ -84,14 +88,15 @@ rule evaluate_npp:
             labels={"city": "{city}", "figure": "every method on the reference grid"},
         ),
     params:
+        osm=npp_osm_arg,
         preset=config["preset"],
         seed=config["seed"],
         max_epochs=max_epochs_arg,
         price=config["gpu_hour_price"],
     log:
-        "logs/{city}/evaluate_npp_{run}.log",
+        "logs/{city}/npp_evaluate_{run}.log",
     benchmark:
-        "benchmarks/{city}/evaluate_npp_{run}.tsv"
+        "benchmarks/{city}/npp_evaluate_{run}.tsv"
     threads: 1
     resources:
         mem_mb=3000,
@@ -99,14 +104,14 @@ rule evaluate_npp:
     conda:
         URBANEO_ENV
     shell:
-        "urbaneo npp-evaluate --aligned resources/align/{wildcards.city} --maps {input.maps}"
+        "urbaneo npp evaluate --aligned resources/align/{wildcards.city}{params.osm} --maps {input.maps}"
         " --models resources/{wildcards.run}/npp/{wildcards.city} --preset {params.preset} --seed {params.seed}"
         "{params.max_epochs} --price {params.price} --benchmarks {input.benchmarks}"
         " --metrics {output.metrics} --timings {output.timings} --table {output.table} --figure {output.figure}"
         " > {log} 2>&1"
 
 
-rule publish_npp:
+rule npp_publish:
     input:
         npp_aligned,
         maps="resources/{run}/npp/{city}/maps.nc",
@@ -130,7 +135,16 @@ rule publish_npp:
             subcategory="{city}",
             labels={"city": "{city}", "figure": "NPP trend"},
         ),
+        loss=report(
+            "results/{run}/{city}/npp/loss.png",
+            caption="../report/npp.rst",
+            category="NPP (carbon storage)",
+            subcategory="{city}",
+            labels={"city": "{city}", "figure": "st-MAE training loss per epoch"},
+        ),
     params:
+        hyperparameters=preset_of("ST_MAE", "PAR_RNN"),
+        osm=npp_osm_arg,
         preset=config["preset"],
         seed=config["seed"],
         max_epochs=max_epochs_arg,
@@ -138,9 +152,9 @@ rule publish_npp:
         price=config["gpu_hour_price"],
         period=lambda wildcards: [min(CITIES[wildcards.city]["years"]), max(CITIES[wildcards.city]["years"])],
     log:
-        "logs/{city}/publish_npp_{run}.log",
+        "logs/{city}/npp_publish_{run}.log",
     benchmark:
-        "benchmarks/{city}/publish_npp_{run}.tsv"
+        "benchmarks/{city}/npp_publish_{run}.tsv"
     threads: 1
     resources:
         mem_mb=3000,
@@ -148,14 +162,14 @@ rule publish_npp:
     conda:
         URBANEO_ENV
     shell:
-        "urbaneo npp-publish --city {wildcards.city} --run-dir results/{wildcards.run}"
-        " --aligned resources/align/{wildcards.city} --maps {input.maps}"
+        "urbaneo npp publish --city {wildcards.city} --run-dir results/{wildcards.run}"
+        " --aligned resources/align/{wildcards.city}{params.osm} --maps {input.maps}"
         " --models resources/{wildcards.run}/npp/{wildcards.city} --preset {params.preset} --seed {params.seed}"
         "{params.max_epochs}{params.mae} --price {params.price} --period {params.period} --out {output.item} > {log} 2>&1"
 
 
-# Not in `all`: a study of st-MAE's settings (`snakemake npp_ablation`), minutes in `demo`.
-rule ablate_npp:
+# Not in `all`: a study of st-MAE's settings (`snakemake ablations`), minutes in `demo`.
+rule npp_ablation:
     input:
         npp_aligned,
         weights=mae_weights_input,
@@ -169,14 +183,16 @@ rule ablate_npp:
             labels={"city": "{city}", "figure": "st-MAE ablation (Table 2)"},
         ),
     params:
+        hyperparameters=preset_of("ST_MAE"),
+        osm=npp_osm_arg,
         preset=config["preset"],
         seed=config["seed"],
         max_epochs=max_epochs_arg,
         mae=mae_arg,
     log:
-        "logs/{city}/ablate_npp_{run}.log",
+        "logs/{city}/npp_ablation_{run}.log",
     benchmark:
-        "benchmarks/{city}/ablate_npp_{run}.tsv"
+        "benchmarks/{city}/npp_ablation_{run}.tsv"
     threads: config["threads"]
     resources:
         mem_mb=2000,
@@ -185,13 +201,13 @@ rule ablate_npp:
     conda:
         URBANEO_ENV
     shell:
-        "urbaneo npp-ablation --aligned resources/align/{wildcards.city} --preset {params.preset}"
+        "urbaneo npp ablation --aligned resources/align/{wildcards.city}{params.osm} --preset {params.preset}"
         " --seed {params.seed}{params.max_epochs}{params.mae} --threads {threads} --no-progress"
         " --metrics {output.metrics} --table {output.table} > {log} 2>&1"
 
 
 # Seed 000's long-term protocol: models trained up to each earlier year estimate the later years.
-rule longterm_npp:
+rule npp_longterm:
     input:
         npp_aligned,
         models=expand("resources/{{run}}/npp/{{city}}/mae_{kind}.pt", kind=NPP_KINDS),
@@ -206,14 +222,16 @@ rule longterm_npp:
             labels={"city": "{city}", "figure": "long-term protocol (Fig. 14)"},
         ),
     params:
+        hyperparameters=preset_of("ST_MAE", "PAR_RNN"),
+        osm=npp_osm_arg,
         preset=config["preset"],
         seed=config["seed"],
         max_epochs=max_epochs_arg,
         mae=mae_arg,
     log:
-        "logs/{city}/longterm_npp_{run}.log",
+        "logs/{city}/npp_longterm_{run}.log",
     benchmark:
-        "benchmarks/{city}/longterm_npp_{run}.tsv"
+        "benchmarks/{city}/npp_longterm_{run}.tsv"
     threads: config["threads"]
     resources:
         mem_mb=3000,
@@ -222,7 +240,7 @@ rule longterm_npp:
     conda:
         URBANEO_ENV
     shell:
-        "urbaneo npp-longterm --aligned resources/align/{wildcards.city}"
+        "urbaneo npp longterm --aligned resources/align/{wildcards.city}{params.osm}"
         " --models resources/{wildcards.run}/npp/{wildcards.city} --preset {params.preset} --seed {params.seed}"
         "{params.max_epochs}{params.mae} --threads {threads} --no-progress"
         " --metrics {output.metrics} --figure {output.figure} > {log} 2>&1"

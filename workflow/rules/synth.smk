@@ -1,7 +1,7 @@
 # Generated cities: write a city's raw inputs in the real formats (resources/raw/{city}/).
 
 
-rule synth_city:
+rule synth:
     output:
         directory("resources/raw/{city}"),
     wildcard_constraints:
@@ -16,9 +16,9 @@ rule synth_city:
         years=city_param("years"),
         region_buffer_km=city_param("region_buffer_km"),
     log:
-        "logs/{city}/synth_city.log",
+        "logs/{city}/synth.log",
     benchmark:
-        "benchmarks/{city}/synth_city.tsv"
+        "benchmarks/{city}/synth.tsv"
     threads: 1
     resources:
         mem_mb=4000,
@@ -26,5 +26,5 @@ rule synth_city:
     conda:
         URBANEO_ENV
     shell:
-        "urbaneo synth-city {output} --seed {params.seed} --profile {params.profile}"
+        "urbaneo synth {output} --seed {params.seed} --profile {params.profile}"
         " --city-config {params.city_config} > {log} 2>&1"

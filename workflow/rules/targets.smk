@@ -1,13 +1,13 @@
 # User-facing targets (`snakemake <target>`), each over every city in config["cities"].
 
 
-rule ingest:
+rule ingested:
     input:
         expand("resources/ingest/{city}/inventory.json", city=CITIES),
         ingest_outputs,
 
 
-rule align:
+rule aligned:
     input:
         align_outputs,
         tiles_outputs,
@@ -35,6 +35,6 @@ rule vegplan:
         checked_outputs("vegplan", "results/{run}/{city}/vegplan/item.txt"),
 
 
-rule npp_ablation:
+rule ablations:
     input:
         checked_outputs("npp", "results/{run}/{city}/npp/ablation.json"),

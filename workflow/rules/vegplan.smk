@@ -24,11 +24,11 @@ rule vegplan_site:
     conda:
         URBANEO_ENV
     shell:
-        "urbaneo vegplan-site --city {params.city_config} --aligned resources/align/{wildcards.city}"
+        "urbaneo vegplan site --city {params.city_config} --aligned resources/align/{wildcards.city}"
         "{params.products} --out {output} > {log} 2>&1"
 
 
-rule train_vegplan:
+rule vegplan_train:
     input:
         site="resources/{run}/vegplan/{city}/site.nc",
         tiles="resources/tiles/{city}/vegplan.parquet",
@@ -36,11 +36,12 @@ rule train_vegplan:
         model="resources/{run}/vegplan/{city}/features.pt",
         timings="resources/{run}/vegplan/{city}/features_timings.json",
     params:
+        hyperparameters=preset_of("ECODEEP"),
         args=vegplan_train_args,
     log:
-        "logs/{city}/train_vegplan_{run}.log",
+        "logs/{city}/vegplan_train_{run}.log",
     benchmark:
-        "benchmarks/{city}/train_vegplan_{run}.tsv"
+        "benchmarks/{city}/vegplan_train_{run}.tsv"
     threads: train_threads
     resources:
         mem_mb=vegplan_mem_mb,
@@ -49,11 +50,11 @@ rule train_vegplan:
     conda:
         URBANEO_ENV
     shell:
-        "urbaneo vegplan-train --site {input.site} --tiles {input.tiles}{params.args} --threads {threads}"
+        "urbaneo vegplan train --site {input.site} --tiles {input.tiles}{params.args} --threads {threads}"
         " --no-progress --out {output.model} > {log} 2>&1"
 
 
-rule train_vegplan_agent:
+rule vegplan_agent:
     input:
         site="resources/{run}/vegplan/{city}/site.nc",
         features="resources/{run}/vegplan/{city}/features.pt",
@@ -63,12 +64,13 @@ rule train_vegplan_agent:
     wildcard_constraints:
         agent=one_of(VEGPLAN_AGENTS),
     params:
+        hyperparameters=preset_of("ECODEEP"),
         args=vegplan_train_args,
         settings=vegplan_settings_args,
     log:
-        "logs/{city}/train_vegplan_agent_{agent}_{run}.log",
+        "logs/{city}/vegplan_agent_{agent}_{run}.log",
     benchmark:
-        "benchmarks/{city}/train_vegplan_agent_{agent}_{run}.tsv"
+        "benchmarks/{city}/vegplan_agent_{agent}_{run}.tsv"
     threads: train_threads
     resources:
         mem_mb=vegplan_mem_mb,
@@ -77,11 +79,11 @@ rule train_vegplan_agent:
     conda:
         URBANEO_ENV
     shell:
-        "urbaneo vegplan-agent --site {input.site} --features {input.features} --agent {wildcards.agent}"
+        "urbaneo vegplan agent --site {input.site} --features {input.features} --agent {wildcards.agent}"
         "{params.args}{params.settings} --threads {threads} --no-progress --out {output.model} > {log} 2>&1"
 
 
-rule plan_vegplan:
+rule vegplan_plan:
     input:
         site="resources/{run}/vegplan/{city}/site.nc",
         features="resources/{run}/vegplan/{city}/features.pt",
@@ -92,9 +94,9 @@ rule plan_vegplan:
     params:
         settings=vegplan_settings_args,
     log:
-        "logs/{city}/plan_vegplan_{run}.log",
+        "logs/{city}/vegplan_plan_{run}.log",
     benchmark:
-        "benchmarks/{city}/plan_vegplan_{run}.tsv"
+        "benchmarks/{city}/vegplan_plan_{run}.tsv"
     threads: 1
     resources:
         mem_mb=vegplan_mem_mb,
@@ -103,11 +105,11 @@ rule plan_vegplan:
     conda:
         URBANEO_ENV
     shell:
-        "urbaneo vegplan-plan --site {input.site} --features {input.features} --agent {input.agent}"
+        "urbaneo vegplan plan --site {input.site} --features {input.features} --agent {input.agent}"
         "{params.settings} --out {output.plan} > {log} 2>&1"
 
 
-rule evaluate_vegplan:
+rule vegplan_evaluate:
     input:
         site="resources/{run}/vegplan/{city}/site.nc",
         features="resources/{run}/vegplan/{city}/features.pt",
@@ -135,9 +137,9 @@ rule evaluate_vegplan:
         seed=config["seed"],
         settings=vegplan_settings_args,
     log:
-        "logs/{city}/evaluate_vegplan_{run}.log",
+        "logs/{city}/vegplan_evaluate_{run}.log",
     benchmark:
-        "benchmarks/{city}/evaluate_vegplan_{run}.tsv"
+        "benchmarks/{city}/vegplan_evaluate_{run}.tsv"
     threads: 1
     resources:
         mem_mb=vegplan_mem_mb,
@@ -145,12 +147,12 @@ rule evaluate_vegplan:
     conda:
         URBANEO_ENV
     shell:
-        "urbaneo vegplan-evaluate --site {input.site} --features {input.features}"
+        "urbaneo vegplan evaluate --site {input.site} --features {input.features}"
         " --agents resources/{wildcards.run}/vegplan/{wildcards.city} --seed {params.seed}{params.settings}"
         " --metrics {output.metrics} --threads {threads} --no-progress > {log} 2>&1"
 
 
-rule robustness_vegplan:
+rule vegplan_robustness:
     input:
         site="resources/{run}/vegplan/{city}/site.nc",
         features="resources/{run}/vegplan/{city}/features.pt",
@@ -169,9 +171,9 @@ rule robustness_vegplan:
         seed=config["seed"],
         settings=vegplan_settings_args,
     log:
-        "logs/{city}/robustness_vegplan_{run}.log",
+        "logs/{city}/vegplan_robustness_{run}.log",
     benchmark:
-        "benchmarks/{city}/robustness_vegplan_{run}.tsv"
+        "benchmarks/{city}/vegplan_robustness_{run}.tsv"
     threads: 1
     resources:
         mem_mb=vegplan_mem_mb,
@@ -179,12 +181,12 @@ rule robustness_vegplan:
     conda:
         URBANEO_ENV
     shell:
-        "urbaneo vegplan-robustness --site {input.site} --features {input.features}"
+        "urbaneo vegplan robustness --site {input.site} --features {input.features}"
         " --agents resources/{wildcards.run}/vegplan/{wildcards.city} --seed {params.seed}"
         "{params.settings} --out {output.robustness} --threads {threads} --no-progress > {log} 2>&1"
 
 
-rule publish_vegplan:
+rule vegplan_publish:
     input:
         site="resources/{run}/vegplan/{city}/site.nc",
         features="resources/{run}/vegplan/{city}/features.pt",
@@ -202,14 +204,22 @@ rule publish_vegplan:
             subcategory="{city}",
             labels={"city": "{city}", "figure": "the plan"},
         ),
+        loss=report(
+            "results/{run}/{city}/vegplan/loss.png",
+            caption="../report/vegplan.rst",
+            category="Vegetation plan",
+            subcategory="{city}",
+            labels={"city": "{city}", "figure": "suitability models: loss per epoch"},
+        ),
     params:
+        hyperparameters=preset_of("ECODEEP"),
         args=vegplan_train_args,
         settings=vegplan_settings_args,
         period=lambda wildcards: [min(CITIES[wildcards.city]["years"]), max(CITIES[wildcards.city]["years"])],
     log:
-        "logs/{city}/publish_vegplan_{run}.log",
+        "logs/{city}/vegplan_publish_{run}.log",
     benchmark:
-        "benchmarks/{city}/publish_vegplan_{run}.tsv"
+        "benchmarks/{city}/vegplan_publish_{run}.tsv"
     threads: 1
     resources:
         mem_mb=vegplan_mem_mb,
@@ -217,6 +227,6 @@ rule publish_vegplan:
     conda:
         URBANEO_ENV
     shell:
-        "urbaneo vegplan-publish --city {wildcards.city} --run-dir results/{wildcards.run} --site {input.site}"
+        "urbaneo vegplan publish --city {wildcards.city} --run-dir results/{wildcards.run} --site {input.site}"
         " --features {input.features} --agent {input.agent}{params.args}{params.settings}"
         " --period {params.period} --out {output.item} > {log} 2>&1"

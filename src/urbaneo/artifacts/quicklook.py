@@ -238,6 +238,26 @@ def lines(path: str | os.PathLike, series: Mapping[str, tuple[Sequence[float], S
         return _save(fig, Path(path))
 
 
+def loss_curves(path: str | os.PathLike, histories: Mapping[str, Mapping], title: str) -> Path:
+    """Training (solid) and validation (dashed) loss per epoch of each named model, one panel each
+    (their losses are on different scales); ``histories`` maps a model to its ``fit`` history
+    (``epoch``, ``train_loss`` and, where there is one, ``val_loss``; None values are left out)."""
+    with context("default"):
+        fig = Figure(figsize=(4.2 * len(histories), 3.4), dpi=DPI, layout="constrained")
+        axes = np.atleast_1d(fig.subplots(1, len(histories)))
+        for ax, (name, h) in zip(axes, histories.items()):
+            for key, label, style in (("train_loss", "training", "-"), ("val_loss", "validation", "--")):
+                pairs = [(e, v) for e, v in zip(h["epoch"], h.get(key) or []) if v is not None]
+                if pairs:
+                    ax.plot(*zip(*pairs), style, marker=".", label=label)
+            ax.set_title(name, fontsize=9)
+            ax.set_xlabel("epoch")
+            ax.set_ylabel("loss")
+            ax.legend(fontsize=7)
+        fig.suptitle(title, fontsize=10)
+        return _save(fig, Path(path))
+
+
 def pareto_fronts(path: str | os.PathLike, fronts: Mapping[str, np.ndarray], objectives: Sequence[str], cost: str,
                   title: str, *, highlight: str | None = None) -> Path:
     """Pareto fronts of several methods, one panel per objective against the cost: ``fronts`` maps a method

@@ -18,8 +18,8 @@ import urbaneo
 from urbaneo.inventory import sha256_file  # the project's one file hasher, part of this API too
 
 _PACKAGE_DIR = Path(urbaneo.__file__).resolve().parent
-# Workflow files that shape artifacts (rules, config schemas); report captions do not.
-_WORKFLOW_GLOBS = ("Snakefile", "workflow/rules/*.smk", "workflow/schemas/*")
+# Workflow files that shape artifacts (the rules); report captions do not.
+_WORKFLOW_GLOBS = ("Snakefile", "workflow/rules/*.smk")
 VERSION_ID_LENGTH = 16
 
 
@@ -76,7 +76,7 @@ def _git_commit(root: Path) -> str:
 
 def _source_files() -> list[tuple[str, Path]]:
     files = [(f"src/urbaneo/{p.relative_to(_PACKAGE_DIR).as_posix()}", p)
-             for p in _PACKAGE_DIR.rglob("*.py") if "__pycache__" not in p.parts]
+             for p in [*_PACKAGE_DIR.rglob("*.py"), *_PACKAGE_DIR.glob("schemas/*.yaml")] if "__pycache__" not in p.parts]
     root = _repo_root()
     if root is not None:
         files += [(p.relative_to(root).as_posix(), p)

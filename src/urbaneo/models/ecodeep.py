@@ -629,7 +629,7 @@ class PlanningQ(nn.Module):
         Q(s, (c, v)) = prior[v, c] + A(static)[v, c] + G(configuration around c) + B(species shares, budget left)[v]
 
     * prior: the last S static planes, a one-step value of each action computed by the caller
-      (``urbaneo.products.vegplan.static_state``); not learnt. Q-learning then learns the correction
+      (``urbaneo.stages.vegplan.shared.static_state``); not learnt. Q-learning then learns the correction
       to it (residual Q-learning, our choice: 350-step episodes give the DQN a reward of ~1e-3 per
       step, and a few thousand transitions do not learn a per-action ranking from scratch);
     * A: :class:`QNetwork` (eq. 26 conv-BN-ReLU layers, self-attention, eq. 27 decision layers per cell)

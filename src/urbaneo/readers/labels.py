@@ -34,7 +34,7 @@ from rasterio.io import MemoryFile
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
-from urbaneo import lcz
+from urbaneo import lcz_classes as lcz
 from urbaneo.errors import InputError
 from urbaneo.grid import Grid, to_dataarray, warp_to_grid
 

@@ -1,4 +1,4 @@
-"""`urbaneo synth-city`: write the demo city's raw inputs in the formats users download.
+"""`urbaneo synth`: write the demo city's raw inputs in the formats users download.
 
 Layout under the output folder (the paths config/cities/demo.yaml points at):
 
@@ -24,7 +24,7 @@ import pandas as pd
 import shapely
 from tqdm import tqdm
 
-from .. import lcz
+from .. import lcz_classes as lcz
 from ..atomic import atomic_dir
 from ..grid import snapped_grid
 from pyproj import Transformer
@@ -48,7 +48,7 @@ def synth_city(out_dir: str | Path, *, seed: int = 0, profile: str = "demo", aoi
     years = list(years or DEMO_YEARS)
     region_buffer_km = float(region_buffer_km)
     southern = (aoi[1] + aoi[3]) / 2 < 0
-    with atomic_dir(out_dir) as tmp, tqdm(total=9, desc=f"synth-city {name}", unit="step") as bar:
+    with atomic_dir(out_dir) as tmp, tqdm(total=9, desc=f"synth {name}", unit="step") as bar:
         bar.set_postfix_str("world")
         world = build_world(aoi, years, seed=seed, profile=profile, region_buffer_km=region_buffer_km)
         covers = [world.land_cover(k) for k in range(len(years))]

@@ -22,7 +22,7 @@ from scipy import ndimage
 from scipy.stats import norm
 
 from ..grid import Grid, city_grid, snapped_grid
-from .. import lcz
+from .. import lcz_classes as lcz
 
 # Fine land-cover codes of the rendered city (0 = outside)
 WATER, TREE, SHRUB, GRASS, CROP, SOIL, PAVED, ROAD, ROOF = range(1, 10)

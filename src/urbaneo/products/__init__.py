@@ -1,1 +1,0 @@
-"""Map products built on the aligned cubes: samples, baselines and models of each product."""
