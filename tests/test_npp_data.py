@@ -85,3 +85,10 @@ def test_st_mae_trains_on_the_city_and_fills_its_cloud_gaps(acq, tmp_path):
     torch.save({"format": "something else"}, tmp_path / "other.pt")
     with pytest.raises(InputError, match=r"other.pt: not an st-MAE model file"):
         train.load_model(tmp_path / "other.pt")
+
+
+def test_a_city_without_its_osm_store_is_one_line(tiny_aligned, tmp_path):
+    (tmp_path / "landsat.zarr").symlink_to(tiny_aligned / "resources/align/tiny/landsat.zarr")
+    with pytest.raises(InputError, match=r"osm.zarr: not found: pass --no-osm"):
+        data.load(tmp_path)
+    assert data.load(tmp_path, osm=False).green.max() == 0

@@ -267,7 +267,6 @@ def open_aligned(path: str | Path, group: str) -> xr.Dataset:
         raise InputError(path, f"no aligned group '{group}' ({err})") from None
 
 
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--city", required=True, metavar="PATH", help="city file (config/cities/<name>.yaml)")
     p.add_argument("--source", required=True, help="input key, e.g. landsat, gf2, viirs, osm")

@@ -84,7 +84,6 @@ def write_inventory(inventory: dict, out: str | os.PathLike) -> None:
         tmp.write_text(json.dumps(inventory, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--city", required=True, metavar="PATH", help="city file (config/cities/<name>.yaml)")
     p.add_argument("--out", required=True, metavar="PATH", help="inventory JSON to write")

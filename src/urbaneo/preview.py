@@ -76,7 +76,6 @@ def preview(city, source: str, aligned: str | Path, out: str | Path) -> Path:
     return draw(open_aligned(aligned, group).load(), grids_of(city).named(group), out, city["name"])
 
 
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--city", required=True, metavar="PATH", help="city file (config/cities/<name>.yaml)")
     p.add_argument("--source", required=True)

@@ -220,7 +220,6 @@ def make_tiles(city, model: str, preset: str, seed: int, aligned: str | Path, ou
     return index
 
 
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--city", required=True, metavar="PATH", help="city file (config/cities/<name>.yaml)")
     p.add_argument("--model", required=True, choices=("npp", "lcz", "urban", "vegplan"))

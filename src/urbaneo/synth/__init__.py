@@ -10,7 +10,6 @@ from .city import synth_city
 __all__ = ["synth_city"]
 
 
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("out_dir", type=Path, metavar="OUT_DIR")
     p.add_argument("--seed", type=int, default=None, help="generator seed (default: the city's, else 0)")

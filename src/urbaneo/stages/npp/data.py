@@ -77,6 +77,9 @@ def load(aligned_dir: str | Path, *, osm: bool = True) -> Acquisitions:
     shape = usable.shape[1:]
     green = np.zeros(shape, np.float32)
     if osm:
+        if not (aligned_dir / "osm.zarr").exists():
+            raise InputError(aligned_dir / "osm.zarr", "not found: pass --no-osm for a city without OSM "
+                                                       "(st-MAE then masks at random)")
         green = np.nan_to_num(open_aligned(aligned_dir / "osm.zarr", "base")["green_fraction"].values.astype(np.float32))
     years = np.array([int(str(t)[:4]) for t in ds["time"].values])
     return Acquisitions(reflectance, usable, ds["season_index"].values.astype(int), years, green,
